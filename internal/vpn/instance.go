@@ -1,0 +1,367 @@
+package vpn
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"bagpipe/internal/dataplane"
+	"bagpipe/internal/engine"
+	"bagpipe/internal/route"
+)
+
+// Instance is a VPN instance: a VRF (IP VPN) or an EVI (E-VPN). API calls
+// plug and unplug endpoints under mu and publish the endpoint routes; the
+// instance goroutine receives routes from the engine, selects best paths and
+// programs the dataplane.
+type Instance struct {
+	m          *Manager
+	Type       dataplane.VPNType
+	ID         uint32
+	Name       string // VRF-<id> or EVI-<id>
+	ExternalID string
+	src        route.Source
+	log        *slog.Logger
+
+	// Fixed at creation.
+	label       uint32 // instance label, the VNI of an EVI
+	forcedVNI   bool
+	rd          route.RD
+	gatewayIP   netip.Addr
+	prefixLen   int // -1 when unknown
+	readvertise *Readvertise
+	attract     *AttractTraffic
+	linuxBridge string
+	driver      dataplane.Driver
+	dp          dataplane.Instance
+	encaps      []route.Encap // advertised encapsulations (no Default)
+
+	mu          sync.Mutex // serialises API changes; guards the fields below
+	importRTs   []route.RT
+	exportRTs   []route.RT
+	description *string
+	fallback    *dataplane.Fallback
+	macs        map[route.MAC]*macState
+	endpoints   map[epKey]*endpoint
+	ipOwner     map[netip.Addr]route.MAC
+	imet        *route.Route // EVI inclusive multicast route
+
+	pending int  // attaches in progress (guarded by Manager.mu)
+	stopped bool // guarded by Manager.mu
+
+	dpMu sync.Mutex // serialises dataplane calls
+
+	inbox     *engine.Queue[route.Event]
+	trMu      sync.RWMutex // guards tracker (written by the instance goroutine)
+	tracker   *tracker
+	installed map[remoteKey]*installedRemote // owned by the instance goroutine
+	pendingOp []dpOp                         // owned by the instance goroutine
+	cancel    context.CancelFunc
+	done      chan struct{}
+}
+
+// macState is what an instance knows of a plugged MAC (a VM port).
+type macState struct {
+	port      *dataplane.LocalPort
+	portJSON  string // canonical form of the local_port object, for comparisons
+	label     uint32 // port label
+	lbOrder   uint32
+	endpoints int
+}
+
+type epKey struct {
+	mac route.MAC
+	ip  netip.Prefix // zero for an IP-less endpoint
+}
+
+// endpoint is a plugged (MAC, IP) of the instance.
+type endpoint struct {
+	key         epKey
+	ipString    string // as the client sent it
+	mac         *macState
+	direction   dataplane.Direction
+	localPref   *uint32
+	description any
+	rd          route.RD
+	ownRD       bool         // rd allocated for this endpoint
+	route       *route.Route // advertised route, nil for from-port endpoints
+}
+
+// Source implements engine.Worker.
+func (inst *Instance) Source() *route.Source { return &inst.src }
+
+// Deliver implements engine.Worker.
+func (inst *Instance) Deliver(events []route.Event) { inst.inbox.Push(events...) }
+
+// isVRF reports whether the instance is an IP VPN VRF.
+func (inst *Instance) isVRF() bool { return inst.Type == dataplane.IPVPN }
+
+// importFamilies are the families subscribed to for each import RT.
+func (inst *Instance) importFamilies() []route.Family {
+	if inst.isVRF() {
+		return []route.Family{route.IPv4VPN, route.FlowVPN}
+	}
+	return []route.Family{route.EVPN}
+}
+
+func (inst *Instance) subscribeRTs(rts []route.RT) {
+	for _, rt := range rts {
+		for _, f := range inst.importFamilies() {
+			inst.m.eng.Subscribe(inst, engine.Match{Family: f, RT: rt})
+		}
+	}
+}
+
+func (inst *Instance) unsubscribeRTs(rts []route.RT) {
+	for _, rt := range rts {
+		for _, f := range inst.importFamilies() {
+			inst.m.eng.Unsubscribe(inst, engine.Match{Family: f, RT: rt})
+		}
+	}
+}
+
+// start launches the route processing goroutine and subscribes.
+func (inst *Instance) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	inst.cancel = cancel
+	inst.done = make(chan struct{})
+	go inst.run(ctx)
+	inst.subscribeRTs(inst.importRTs)
+	if inst.readvertise != nil {
+		for _, rt := range inst.readvertise.FromRTs {
+			inst.m.eng.Subscribe(inst, engine.Match{Family: route.IPv4VPN, RT: rt})
+		}
+	}
+	if !inst.isVRF() {
+		inst.advertiseIMET()
+	}
+}
+
+// stop withdraws everything, removes the dataplane state and releases the
+// instance's identifiers.
+func (inst *Instance) stop(ctx context.Context) {
+	inst.m.eng.Cleanup(inst)
+	if inst.cancel != nil {
+		inst.cancel()
+		<-inst.done
+	}
+	inst.trMu.Lock()
+	if inst.driver.NeedsCleanupAssist() {
+		inst.tracker.clear()
+	}
+	ops := inst.takeOps()
+	inst.trMu.Unlock()
+	inst.runOps(ctx, ops)
+	inst.dpMu.Lock()
+	if err := inst.dp.Cleanup(ctx); err != nil {
+		inst.log.Error("dataplane cleanup failed", "err", err)
+	}
+	inst.dpMu.Unlock()
+	if !inst.forcedVNI {
+		inst.m.labels.Release(inst.label)
+	}
+	inst.m.rds.Release(uint32(uint16(inst.rd)))
+}
+
+func (inst *Instance) run(ctx context.Context) {
+	defer close(inst.done)
+	for {
+		events, err := inst.inbox.Take(ctx)
+		if err != nil {
+			return
+		}
+		inst.trMu.Lock()
+		for _, ev := range events {
+			if k, ok := inst.entryKey(ev.Route); ok {
+				inst.tracker.update(k, ev)
+			}
+		}
+		ops := inst.takeOps()
+		inst.trMu.Unlock()
+		inst.runOps(ctx, ops)
+	}
+}
+
+// entryKey returns the tracked destination of a received route.
+func (inst *Instance) entryKey(r *route.Route) (entryKey, bool) {
+	n := &r.NLRI
+	switch n.Family {
+	case route.IPv4VPN:
+		return entryKey{family: route.IPv4VPN, prefix: n.Prefix.String()}, inst.isVRF()
+	case route.FlowVPN:
+		return entryKey{family: route.FlowVPN, flow: n.Flow}, inst.isVRF()
+	case route.EVPN:
+		if inst.isVRF() {
+			return entryKey{}, false
+		}
+		switch n.Type {
+		case route.EVPNMACIP:
+			k := entryKey{family: route.EVPN, typ: n.Type, mac: n.MAC}
+			if n.Prefix.IsValid() {
+				k.prefix = n.Prefix.Addr().String()
+			}
+			return k, true
+		case route.EVPNMulticast:
+			return entryKey{family: route.EVPN, typ: n.Type, prefix: n.Prefix.Addr().String(), rd: n.RD}, true
+		}
+		inst.log.Debug("ignoring EVPN route of unsupported type", "type", n.Type)
+	}
+	return entryKey{}, false
+}
+
+// dpOp is a dataplane change decided while the tracker lock is held and
+// run after it is released.
+type dpOp struct {
+	add    bool
+	bum    bool
+	remote dataplane.Remote
+}
+
+// remoteKey identifies what is installed in the dataplane for a best route.
+type remoteKey struct {
+	bum    bool
+	prefix netip.Prefix
+	mac    route.MAC
+	pe     netip.Addr
+	label  uint32
+}
+
+type installedRemote struct {
+	refs int
+}
+
+func (inst *Instance) takeOps() []dpOp {
+	ops := inst.pendingOp
+	inst.pendingOp = nil
+	return ops
+}
+
+func (inst *Instance) runOps(ctx context.Context, ops []dpOp) {
+	if len(ops) == 0 {
+		return
+	}
+	inst.dpMu.Lock()
+	defer inst.dpMu.Unlock()
+	for _, op := range ops {
+		var err error
+		evi, _ := inst.dp.(dataplane.EVPNInstance)
+		switch {
+		case op.bum && op.add:
+			err = evi.AddBUM(ctx, op.remote.PE, op.remote.Label, op.remote.Encaps)
+		case op.bum:
+			err = evi.RemoveBUM(ctx, op.remote.PE, op.remote.Label)
+		case op.add:
+			err = inst.dp.SetupRemote(ctx, op.remote)
+		default:
+			err = inst.dp.RemoveRemote(ctx, op.remote)
+		}
+		if err != nil {
+			inst.log.Error("dataplane update failed", "add", op.add, "pe", op.remote.PE.String(), "err", err)
+		}
+	}
+}
+
+// usableEncaps returns the encapsulations of r the dataplane can use, or
+// nil when there is none.
+func (inst *Instance) usableEncaps(r *route.Route) []route.Encap {
+	theirs := r.Attrs.Encaps
+	if len(theirs) == 0 {
+		theirs = []route.Encap{route.EncapDefault}
+		// RFC 8365 peers always send the VXLAN encapsulation, but some
+		// omit it: a VXLAN-only E-VPN dataplane takes such routes as VXLAN.
+		if !inst.isVRF() && slices.Contains(inst.driver.Encaps(), route.EncapVXLAN) {
+			theirs = []route.Encap{route.EncapVXLAN}
+		}
+	}
+	var out []route.Encap
+	for _, e := range theirs {
+		if slices.Contains(inst.driver.Encaps(), e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// imported reports whether r carries one of the current import RTs.
+func (inst *Instance) imported(r *route.Route) bool {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	for _, rt := range r.RTs() {
+		if slices.Contains(inst.importRTs, rt) {
+			return true
+		}
+	}
+	return false
+}
+
+func (inst *Instance) remoteFor(k entryKey, r *route.Route) (remoteKey, dataplane.Remote, bool) {
+	switch {
+	case r.NLRI.Family == route.IPv4VPN:
+		rem := dataplane.Remote{Prefix: r.NLRI.Prefix, PE: r.NextHop, Label: r.Label}
+		if r.Attrs.HasHashOrder {
+			rem.LBOrder = r.Attrs.HashOrder
+		}
+		return remoteKey{prefix: rem.Prefix, pe: rem.PE, label: rem.Label}, rem, true
+	case r.NLRI.Family == route.EVPN && r.NLRI.Type == route.EVPNMACIP:
+		rem := dataplane.Remote{MAC: r.NLRI.MAC, Prefix: r.NLRI.Prefix, PE: r.NextHop, Label: r.Label}
+		return remoteKey{prefix: rem.Prefix, mac: rem.MAC, pe: rem.PE, label: rem.Label}, rem, true
+	case r.NLRI.Family == route.EVPN && r.NLRI.Type == route.EVPNMulticast:
+		p := r.Attrs.PMSI
+		if p == nil || p.Type != route.PMSIIngressReplication {
+			inst.log.Warn("multicast route without ingress replication PMSI tunnel ignored", "worker", inst.Name)
+			return remoteKey{}, dataplane.Remote{}, false
+		}
+		rem := dataplane.Remote{PE: p.Endpoint, Label: p.Label}
+		return remoteKey{bum: true, pe: rem.PE, label: rem.Label}, rem, true
+	}
+	return remoteKey{}, dataplane.Remote{}, false
+}
+
+// newBest implements bestCallbacks: install the route in the dataplane.
+func (inst *Instance) newBest(k entryKey, r *route.Route) {
+	if r.NLRI.Family == route.FlowVPN {
+		inst.log.Debug("flowspec route received; traffic redirection is not handled by this version", "worker", inst.Name)
+		return
+	}
+	if !inst.imported(r) {
+		return
+	}
+	encaps := inst.usableEncaps(r)
+	if len(encaps) == 0 {
+		inst.log.Warn("route ignored: no encapsulation in common with the dataplane", "worker", inst.Name, "encaps", r.Attrs.Encaps)
+		return
+	}
+	key, rem, ok := inst.remoteFor(k, r)
+	if !ok {
+		return
+	}
+	rem.Encaps = encaps
+	ir := inst.installed[key]
+	if ir == nil {
+		ir = &installedRemote{}
+		inst.installed[key] = ir
+		inst.pendingOp = append(inst.pendingOp, dpOp{add: true, bum: key.bum, remote: rem})
+	}
+	ir.refs++
+}
+
+// bestRemoved implements bestCallbacks: remove the route from the dataplane
+// once no equivalent best route needs the entry.
+func (inst *Instance) bestRemoved(k entryKey, r *route.Route, last bool) {
+	key, rem, ok := inst.remoteFor(k, r)
+	if !ok {
+		return
+	}
+	ir := inst.installed[key]
+	if ir == nil {
+		return
+	}
+	ir.refs--
+	if ir.refs > 0 {
+		return
+	}
+	delete(inst.installed, key)
+	inst.pendingOp = append(inst.pendingOp, dpOp{add: false, bum: key.bum, remote: rem})
+}

@@ -1,0 +1,366 @@
+// Package vpn implements the VPN instances of bagpipe-bgp: E-VPN instances
+// (EVI, RFC 7432 with VXLAN per RFC 8365) and IP VPN VRFs (RFC 4364), their
+// endpoints, route generation, best path selection and dataplane calls, and
+// the manager that creates them on the first attach and removes them with
+// the last detach.
+package vpn
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"bagpipe/internal/dataplane"
+	"bagpipe/internal/engine"
+	"bagpipe/internal/route"
+)
+
+// Label and RD number ranges (spec §6.2).
+const (
+	minLabel = 16
+	maxLabel = 1<<20 - 1
+)
+
+// Config configures a Manager.
+type Config struct {
+	Engine *engine.Engine
+	Log    *slog.Logger
+	// BGPAddress is the BGP local address: RD prefix and E-VPN originator.
+	BGPAddress netip.Addr
+	Drivers    []dataplane.Driver
+}
+
+// Manager owns the VPN instances.
+type Manager struct {
+	eng     *engine.Engine
+	log     *slog.Logger
+	bgpAddr netip.Addr
+	drivers map[dataplane.VPNType]dataplane.Driver
+	labels  *Allocator
+	rds     *Allocator
+
+	mu          sync.Mutex
+	lastID      uint32
+	instances   map[string]*Instance
+	byVNI       map[uint32]*Instance
+	initialized map[dataplane.VPNType]bool
+}
+
+// NewManager returns a manager.
+func NewManager(cfg Config) *Manager {
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	m := &Manager{
+		eng:         cfg.Engine,
+		log:         log,
+		bgpAddr:     cfg.BGPAddress,
+		drivers:     map[dataplane.VPNType]dataplane.Driver{},
+		labels:      NewAllocator("label", minLabel, maxLabel),
+		rds:         NewAllocator("route distinguisher", 0, math.MaxUint16),
+		instances:   map[string]*Instance{},
+		byVNI:       map[uint32]*Instance{},
+		initialized: map[dataplane.VPNType]bool{},
+	}
+	for _, d := range cfg.Drivers {
+		m.drivers[d.Type()] = d
+	}
+	return m
+}
+
+// Driver returns the driver of a VPN type, or nil.
+func (m *Manager) Driver(t dataplane.VPNType) dataplane.Driver { return m.drivers[t] }
+
+// Attach plugs an endpoint, creating its instance if needed. A failed
+// attach leaves nothing behind: no instance, label or RD.
+func (m *Manager) Attach(ctx context.Context, req *AttachRequest) error {
+	if m.drivers[req.VPNType] == nil {
+		return BadRequest("No dataplane driver for VPN type %s", req.VPNType)
+	}
+	if req.LocalPort.EVPN != nil {
+		return BadRequest("local_port: plugging an E-VPN into an IP VPN (local_port.evpn) is not supported by this version")
+	}
+	inst, err := m.acquire(ctx, req)
+	if err != nil {
+		return err
+	}
+	defer m.release(ctx, inst)
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	if err := inst.checkPlug(req); err != nil {
+		return err
+	}
+	inst.updateRTs(req.ImportRTs, req.ExportRTs)
+	if err := inst.plug(ctx, req); err != nil {
+		return err
+	}
+	if req.InstanceDesc != nil {
+		inst.description = req.InstanceDesc
+	}
+	if req.Fallback != nil && (inst.fallback == nil || *inst.fallback != *req.Fallback) {
+		inst.dpMu.Lock()
+		err := inst.dp.UpdateFallback(ctx, req.Fallback)
+		inst.dpMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("fallback: %w", err)
+		}
+		inst.fallback = req.Fallback
+	}
+	return nil
+}
+
+// Detach unplugs an endpoint; the last one removes the instance.
+func (m *Manager) Detach(ctx context.Context, req *DetachRequest) error {
+	m.mu.Lock()
+	inst := m.instances[req.InstanceID]
+	if inst == nil {
+		m.mu.Unlock()
+		return BadRequest("VPN %s could not be found", req.InstanceID)
+	}
+	if inst.Type != req.VPNType {
+		m.mu.Unlock()
+		return BadRequest("vpn_type: VPN %s is of type %s, not %s", req.InstanceID, inst.Type, req.VPNType)
+	}
+	inst.pending++
+	m.mu.Unlock()
+	defer m.release(ctx, inst)
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	return inst.detach(ctx, req)
+}
+
+// acquire returns the instance of req, creating it when needed, with its
+// pending count raised so that it is not removed under the caller.
+func (m *Manager) acquire(ctx context.Context, req *AttachRequest) (*Instance, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if inst := m.instances[req.InstanceID]; inst != nil {
+		if inst.Type != req.VPNType {
+			return nil, BadRequest("vpn_type: found an existing vpn_instance with external id %s but a different type (%s)", req.InstanceID, inst.Type)
+		}
+		inst.pending++
+		return inst, nil
+	}
+	inst, err := m.create(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	inst.pending++
+	return inst, nil
+}
+
+// release lowers the pending count and removes the instance if it has no
+// endpoint left.
+func (m *Manager) release(ctx context.Context, inst *Instance) {
+	m.mu.Lock()
+	inst.pending--
+	remove := inst.pending == 0 && !inst.stopped && inst.empty()
+	if remove {
+		inst.stopped = true
+		delete(m.instances, inst.ExternalID)
+		if inst.forcedVNI {
+			delete(m.byVNI, inst.label)
+		}
+	}
+	m.mu.Unlock()
+	if remove {
+		inst.log.Info("VPN instance removed (no endpoint left)")
+		inst.stop(ctx)
+	}
+}
+
+func (inst *Instance) empty() bool {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	return len(inst.endpoints) == 0
+}
+
+// validateCreation checks the creation-time parameters before any side
+// effect (spec §6.8 rules for attract_traffic).
+func validateCreation(req *AttachRequest) error {
+	at := req.AttractTraffic
+	if req.VPNType != dataplane.IPVPN || at == nil {
+		return nil
+	}
+	if req.Readvertise == nil && len(at.ToRTs) == 0 {
+		return nil // inactive, as the reference
+	}
+	if len(at.ToRTs) > 0 && req.Readvertise != nil && !sameRTs(at.ToRTs, req.Readvertise.ToRTs) {
+		return BadRequest("if both are set, then 'attract_traffic/to_rt' and 'readvertise/to_rt' have to be equal")
+	}
+	if len(at.ToRTs) > 0 && len(at.StaticDestinationPrefixes) == 0 {
+		return BadRequest("attract_traffic: 'to_rt' requires 'static_destination_prefixes'")
+	}
+	toRTs := at.ToRTs
+	if len(toRTs) == 0 {
+		toRTs = req.Readvertise.ToRTs
+	}
+	if len(toRTs) != 1 {
+		return BadRequest("attract_traffic requires exactly one RT in 'to_rt' (or in 'readvertise/to_rt'), got %d", len(toRTs))
+	}
+	if at.Classifier == nil {
+		return BadRequest("'attract_traffic' specified with no 'classifier'")
+	}
+	return nil
+}
+
+// create builds, initialises and registers a new instance (m.mu held).
+func (m *Manager) create(ctx context.Context, req *AttachRequest) (inst *Instance, err error) {
+	if err := validateCreation(req); err != nil {
+		return nil, err
+	}
+	if req.VNI != 0 {
+		if req.VNI > maxLabel && req.VPNType == dataplane.IPVPN {
+			return nil, BadRequest("vni: %d is not a valid MPLS label (16..%d)", req.VNI, maxLabel)
+		}
+		if req.VNI > 1<<24-1 {
+			return nil, BadRequest("vni: %d is out of range (1..16777215)", req.VNI)
+		}
+		if other := m.byVNI[req.VNI]; other != nil {
+			return nil, BadRequest("A VPN instance using vni %d already exists.", req.VNI)
+		}
+	}
+	if m.lastID == math.MaxUint32 {
+		return nil, fmt.Errorf("max instance id was reached")
+	}
+	drv := m.drivers[req.VPNType]
+	m.lastID++
+	id := m.lastID
+	name := fmt.Sprintf("EVI-%d", id)
+	if req.VPNType == dataplane.IPVPN {
+		name = fmt.Sprintf("VRF-%d", id)
+	}
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	label, forced := req.VNI, req.VNI != 0
+	if !forced {
+		if label, err = m.labels.Allocate("Instance label for "+name, nil); err != nil {
+			return nil, err
+		}
+		undo = append(undo, func() { m.labels.Release(label) })
+	}
+	rdNum, err := m.rds.Allocate("Instance RD for "+name, nil)
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { m.rds.Release(rdNum) })
+	if !m.initialized[req.VPNType] {
+		if err := drv.ResetState(ctx); err != nil {
+			return nil, fmt.Errorf("dataplane reset failed: %w", err)
+		}
+		if err := drv.Initialize(ctx); err != nil {
+			return nil, fmt.Errorf("dataplane initialisation failed: %w", err)
+		}
+		m.initialized[req.VPNType] = true
+	}
+	prefixLen := -1
+	if req.IP.IsValid() {
+		prefixLen = req.IP.Bits()
+	}
+	inst = &Instance{
+		m:           m,
+		Type:        req.VPNType,
+		ID:          id,
+		Name:        name,
+		ExternalID:  req.InstanceID,
+		src:         route.Source{Name: name},
+		log:         m.log.With("worker", name),
+		label:       label,
+		forcedVNI:   forced,
+		rd:          route.NewRDIP(m.bgpAddr, uint16(rdNum)),
+		gatewayIP:   req.GatewayIP,
+		prefixLen:   prefixLen,
+		readvertise: req.Readvertise,
+		attract:     req.AttractTraffic,
+		linuxBridge: req.LinuxBridge,
+		driver:      drv,
+		macs:        map[route.MAC]*macState{},
+		endpoints:   map[epKey]*endpoint{},
+		ipOwner:     map[netip.Addr]route.MAC{},
+		inbox:       engine.NewQueue[route.Event](),
+		installed:   map[remoteKey]*installedRemote{},
+	}
+	for _, e := range drv.Encaps() {
+		if e != route.EncapDefault {
+			inst.encaps = append(inst.encaps, e)
+		}
+	}
+	inst.tracker = newTracker(drv.ECMP(), inst)
+	dcfg := dataplane.InstanceConfig{
+		ID: id, ExternalID: req.InstanceID, GatewayIP: req.GatewayIP,
+		PrefixLen: prefixLen, Label: label, LinuxBridge: req.LinuxBridge,
+	}
+	switch d := drv.(type) {
+	case dataplane.EVPNDriver:
+		inst.dp, err = d.NewEVPNInstance(ctx, dcfg)
+	case dataplane.IPVPNDriver:
+		inst.dp, err = d.NewIPVPNInstance(ctx, dcfg)
+	default:
+		err = fmt.Errorf("driver %s cannot create %s instances", drv.Name(), req.VPNType)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dataplane initialisation of %s failed: %w", name, err)
+	}
+	inst.importRTs = slices.Clone(req.ImportRTs)
+	inst.exportRTs = slices.Clone(req.ExportRTs)
+	inst.start()
+	m.instances[req.InstanceID] = inst
+	if forced {
+		m.byVNI[label] = inst
+	}
+	inst.log.Info("VPN instance created", "external_id", req.InstanceID, "label", label, "rd", inst.rd.String())
+	return inst, nil
+}
+
+// Instances returns the current instances.
+func (m *Manager) Instances() []*Instance {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*Instance, 0, len(m.instances))
+	for _, inst := range m.instances {
+		out = append(out, inst)
+	}
+	slices.SortFunc(out, func(a, b *Instance) int { return int(a.ID) - int(b.ID) })
+	return out
+}
+
+// Instance returns the instance of an external id, or nil.
+func (m *Manager) Instance(externalID string) *Instance {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.instances[externalID]
+}
+
+// InstanceCount returns the number of instances.
+func (m *Manager) InstanceCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.instances)
+}
+
+// Stop removes every instance (daemon shutdown).
+func (m *Manager) Stop(ctx context.Context) {
+	m.mu.Lock()
+	insts := make([]*Instance, 0, len(m.instances))
+	for id, inst := range m.instances {
+		inst.stopped = true
+		insts = append(insts, inst)
+		delete(m.instances, id)
+	}
+	clear(m.byVNI)
+	m.mu.Unlock()
+	for _, inst := range insts {
+		inst.stop(ctx)
+	}
+}

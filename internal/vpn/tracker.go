@@ -1,0 +1,150 @@
+package vpn
+
+import (
+	"cmp"
+	"slices"
+
+	"bagpipe/internal/route"
+)
+
+// entryKey groups the routes competing for one destination of an instance:
+// a VRF tracks prefixes and flows, an EVI tracks MAC/IP routes per (MAC, IP)
+// and multicast routes per (originator, RD).
+type entryKey struct {
+	family route.Family
+	typ    uint8
+	mac    route.MAC
+	prefix string // prefix text for VPNv4; IP for EVPN
+	rd     route.RD
+	flow   string
+}
+
+// entry holds the candidate routes of a destination and the best ones.
+type entry struct {
+	candidates []*route.Route
+	best       []*route.Route
+}
+
+// bestCallbacks receives best path changes.
+type bestCallbacks interface {
+	newBest(k entryKey, r *route.Route)
+	bestRemoved(k entryKey, r *route.Route, last bool)
+}
+
+// tracker selects best routes per destination (spec §5.6): the highest
+// LOCAL_PREF wins; with ECMP every route of that preference is best,
+// otherwise ties are broken deterministically. Routes equivalent for the
+// dataplane (same NLRI, label, next hop and attributes, from any source —
+// e.g. the same route reflected by two route reflectors) are reported once.
+type tracker struct {
+	ecmp    bool
+	entries map[entryKey]*entry
+	cb      bestCallbacks
+}
+
+func newTracker(ecmp bool, cb bestCallbacks) *tracker {
+	return &tracker{ecmp: ecmp, entries: map[entryKey]*entry{}, cb: cb}
+}
+
+// equivalent compares what the dataplane sees of two routes.
+func equivalent(a, b *route.Route) bool {
+	return a.NLRI == b.NLRI && route.SameContent(a, b)
+}
+
+func containsEquivalent(list []*route.Route, r *route.Route) bool {
+	return slices.ContainsFunc(list, func(x *route.Route) bool { return equivalent(x, r) })
+}
+
+// tieOrder orders routes of equal preference deterministically.
+func tieOrder(a, b *route.Route) int {
+	if c := a.NextHop.Compare(b.NextHop); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.NLRI.RD, b.NLRI.RD); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Label, b.Label); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Source.Name, b.Source.Name)
+}
+
+func (t *tracker) selectBest(cands []*route.Route) []*route.Route {
+	if len(cands) == 0 {
+		return nil
+	}
+	var maxLP uint32
+	for _, r := range cands {
+		maxLP = max(maxLP, r.LocalPref())
+	}
+	var best []*route.Route
+	for _, r := range cands {
+		if r.LocalPref() == maxLP {
+			best = append(best, r)
+		}
+	}
+	if !t.ecmp && len(best) > 1 {
+		best = []*route.Route{slices.MinFunc(best, tieOrder)}
+	}
+	return best
+}
+
+// update applies an event for the destination k.
+func (t *tracker) update(k entryKey, ev route.Event) {
+	e := t.entries[k]
+	if e == nil {
+		if ev.Kind == route.Withdraw {
+			return
+		}
+		e = &entry{}
+		t.entries[k] = e
+	}
+	if ev.Kind == route.Advertise {
+		if ev.Replaced != nil {
+			e.candidates = removeRoute(e.candidates, ev.Replaced)
+		}
+		e.candidates = append(e.candidates, ev.Route)
+	} else {
+		e.candidates = removeRoute(e.candidates, ev.Route)
+	}
+	old := e.best
+	e.best = t.selectBest(e.candidates)
+	// New best routes are announced before old ones are removed, so the
+	// dataplane never goes through an empty state on a change of best path.
+	for _, r := range e.best {
+		if !containsEquivalent(old, r) {
+			t.cb.newBest(k, r)
+		}
+	}
+	last := len(e.candidates) == 0
+	for _, r := range old {
+		if !containsEquivalent(e.best, r) {
+			t.cb.bestRemoved(k, r, last)
+		}
+	}
+	if last {
+		delete(t.entries, k)
+	}
+}
+
+// removeRoute removes r (by identity, else by source and NLRI) from list.
+func removeRoute(list []*route.Route, r *route.Route) []*route.Route {
+	i := slices.Index(list, r)
+	if i < 0 {
+		i = slices.IndexFunc(list, func(x *route.Route) bool { return x.Source == r.Source && x.NLRI == r.NLRI })
+	}
+	if i < 0 {
+		return list
+	}
+	return slices.Delete(list, i, i+1)
+}
+
+// clear reports every best route as removed (instance stop) and forgets all.
+func (t *tracker) clear() {
+	for k, e := range t.entries {
+		for _, r := range e.best {
+			t.cb.bestRemoved(k, r, true)
+		}
+	}
+	t.entries = map[entryKey]*entry{}
+}
