@@ -32,16 +32,24 @@ type Config struct {
 	// BGPAddress is the BGP local address: RD prefix and E-VPN originator.
 	BGPAddress netip.Addr
 	Drivers    []dataplane.Driver
+	// DriverConfig is shown as the "config" of each driver in the looking
+	// glass (the effective options of its configuration section).
+	DriverConfig map[dataplane.VPNType]map[string]any
+	// Logs returns the recent warnings and errors of a worker, for the
+	// looking glass (nil: none).
+	Logs func(worker string) any
 }
 
 // Manager owns the VPN instances.
 type Manager struct {
-	eng     *engine.Engine
-	log     *slog.Logger
-	bgpAddr netip.Addr
-	drivers map[dataplane.VPNType]dataplane.Driver
-	labels  *Allocator
-	rds     *Allocator
+	eng          *engine.Engine
+	log          *slog.Logger
+	bgpAddr      netip.Addr
+	drivers      map[dataplane.VPNType]dataplane.Driver
+	labels       *Allocator
+	driverConfig map[dataplane.VPNType]map[string]any
+	logs         func(worker string) any
+	rds          *Allocator
 
 	mu          sync.Mutex
 	lastID      uint32
@@ -57,15 +65,17 @@ func NewManager(cfg Config) *Manager {
 		log = slog.Default()
 	}
 	m := &Manager{
-		eng:         cfg.Engine,
-		log:         log,
-		bgpAddr:     cfg.BGPAddress,
-		drivers:     map[dataplane.VPNType]dataplane.Driver{},
-		labels:      NewAllocator("label", minLabel, maxLabel),
-		rds:         NewAllocator("route distinguisher", 0, math.MaxUint16),
-		instances:   map[string]*Instance{},
-		byVNI:       map[uint32]*Instance{},
-		initialized: map[dataplane.VPNType]bool{},
+		eng:          cfg.Engine,
+		log:          log,
+		bgpAddr:      cfg.BGPAddress,
+		drivers:      map[dataplane.VPNType]dataplane.Driver{},
+		labels:       NewAllocator("label", minLabel, maxLabel),
+		rds:          NewAllocator("route distinguisher", 0, math.MaxUint16),
+		instances:    map[string]*Instance{},
+		byVNI:        map[uint32]*Instance{},
+		initialized:  map[dataplane.VPNType]bool{},
+		driverConfig: cfg.DriverConfig,
+		logs:         cfg.Logs,
 	}
 	for _, d := range cfg.Drivers {
 		m.drivers[d.Type()] = d

@@ -233,13 +233,13 @@ func TestPeerRoutesReachInstanceAndGoWithPeer(t *testing.T) {
 	peer := newFakePeer("BGP-rr")
 	f.eng.Subscribe(peer, engine.Match{Family: route.IPv4VPN})
 	remote := &route.Route{
-		NLRI:    route.NLRI{Family: route.IPv4VPN, RD: route.NewRDIP(netip.MustParseAddr("192.0.2.2"), 1), Prefix: netip.MustParsePrefix("10.0.0.9/32")},
-		Label:   777, NextHop: netip.MustParseAddr("192.0.2.2"),
+		NLRI:  route.NLRI{Family: route.IPv4VPN, RD: route.NewRDIP(netip.MustParseAddr("192.0.2.2"), 1), Prefix: netip.MustParsePrefix("10.0.0.9/32")},
+		Label: 777, NextHop: netip.MustParseAddr("192.0.2.2"),
 		Attrs: &route.Attrs{RTs: rts("64512:1"), Encaps: []route.Encap{route.EncapMPLS}},
 	}
 	other := &route.Route{ // an RT the VRF does not import
-		NLRI:    route.NLRI{Family: route.IPv4VPN, RD: route.NewRDIP(netip.MustParseAddr("192.0.2.2"), 2), Prefix: netip.MustParsePrefix("10.0.0.10/32")},
-		Label:   778, NextHop: netip.MustParseAddr("192.0.2.2"),
+		NLRI:  route.NLRI{Family: route.IPv4VPN, RD: route.NewRDIP(netip.MustParseAddr("192.0.2.2"), 2), Prefix: netip.MustParsePrefix("10.0.0.10/32")},
+		Label: 778, NextHop: netip.MustParseAddr("192.0.2.2"),
 		Attrs: &route.Attrs{RTs: rts("64512:2")},
 	}
 	f.eng.Publish(peer, []route.Event{{Kind: route.Advertise, Route: remote}, {Kind: route.Advertise, Route: other}})
@@ -323,10 +323,14 @@ func TestRepeatedAttachRules(t *testing.T) {
 		t.Fatalf("re-plug: %v", err)
 	}
 	cases := map[string]*AttachRequest{
-		"same MAC other port":   ipvpnReq("v1", "52:54:00:00:00:01", "10.0.0.2", "tap9", "64512:1"),
-		"same IP other MAC":     ipvpnReq("v1", "52:54:00:00:00:02", "10.0.0.1", "tap2", "64512:1"),
-		"type mismatch":         evpnReq("v1", "52:54:00:00:00:03", "", "tap3", "64512:1"),
-		"unsupported direction": func() *AttachRequest { r := ipvpnReq("v1", "52:54:00:00:00:04", "10.0.0.4", "tap4", "64512:1"); r.Direction = dataplane.FromPort; return r }(),
+		"same MAC other port": ipvpnReq("v1", "52:54:00:00:00:01", "10.0.0.2", "tap9", "64512:1"),
+		"same IP other MAC":   ipvpnReq("v1", "52:54:00:00:00:02", "10.0.0.1", "tap2", "64512:1"),
+		"type mismatch":       evpnReq("v1", "52:54:00:00:00:03", "", "tap3", "64512:1"),
+		"unsupported direction": func() *AttachRequest {
+			r := ipvpnReq("v1", "52:54:00:00:00:04", "10.0.0.4", "tap4", "64512:1")
+			r.Direction = dataplane.FromPort
+			return r
+		}(),
 	}
 	labelsBefore := f.m.labels.Count()
 	for name, req := range cases {

@@ -1,0 +1,88 @@
+// Command bagpipe-bgp is the BGP VPN speaker of a compute node.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"bagpipe/internal/config"
+	"bagpipe/internal/daemon"
+	"bagpipe/internal/logging"
+	"bagpipe/internal/version"
+)
+
+const prog = "bagpipe-bgp"
+
+func main() { os.Exit(run(os.Args[1:])) }
+
+func run(args []string) int {
+	flags, err := config.ParseFlags(args)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	if flags.Help {
+		fmt.Print(config.Usage(prog))
+		return 0
+	}
+	if flags.Version {
+		fmt.Println(prog, version.Version)
+		return 0
+	}
+	cfg, warnings, err := config.Load(flags, config.BuiltinDriverOptions()...)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: configuration error: %v\n", prog, err)
+		return 1
+	}
+	logs, err := logging.Setup(logging.Options{
+		Debug: cfg.Log.Debug, LogFile: cfg.Log.File, LogDir: cfg.Log.Dir, UseJSON: cfg.Log.UseJSON, Program: prog,
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
+		return 1
+	}
+	defer logs.Close()
+	for _, w := range warnings {
+		logs.Logger.Warn(w, logging.ComponentKey, "config")
+	}
+	d, err := daemon.New(cfg, logs)
+	if err != nil {
+		logs.Logger.Error("cannot start", "err", err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
+		return 1
+	}
+	ctx := context.Background()
+	if err := d.Start(ctx); err != nil {
+		logs.Logger.Error("cannot start", "err", err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
+		return 1
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	for {
+		select {
+		case err := <-d.Served():
+			logs.Logger.Error("REST API server stopped", "err", err)
+			return 1
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				// The reference dies on SIGHUP; reloading comes later.
+				logs.Logger.Info("SIGHUP received: nothing to reload in this version")
+				continue
+			}
+			logs.Logger.Info("signal received, stopping", "signal", sig.String())
+			stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := d.Stop(stopCtx)
+			cancel()
+			if err != nil {
+				logs.Logger.Error("stop", "err", err)
+				return 1
+			}
+			return 0
+		}
+	}
+}

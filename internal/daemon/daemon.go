@@ -1,0 +1,156 @@
+// Package daemon assembles bagpipe-bgp from its parts: configuration,
+// logging, the route engine, the BGP speaker, the dataplane drivers, the VPN
+// manager and the REST API.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"bagpipe/internal/api"
+	"bagpipe/internal/bgp"
+	"bagpipe/internal/config"
+	"bagpipe/internal/dataplane"
+	"bagpipe/internal/dataplane/dummy"
+	"bagpipe/internal/engine"
+	"bagpipe/internal/logging"
+	"bagpipe/internal/lookingglass"
+	"bagpipe/internal/vpn"
+)
+
+// Daemon is a running bagpipe-bgp.
+type Daemon struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	logs    *logging.Logging
+	eng     *engine.Engine
+	router  bgp.Router
+	manager *vpn.Manager
+	server  *http.Server
+	ln      net.Listener
+	cancel  context.CancelFunc
+	served  chan error
+}
+
+// New builds a daemon from its configuration; Start runs it.
+func New(cfg *config.Config, logs *logging.Logging) (*Daemon, error) {
+	log := logs.Logger
+	lookingglass.FlowText = bgp.FlowText
+	var rtc *engine.RTCConfig
+	if cfg.BGP.EnableRTC {
+		rtc = &engine.RTCConfig{AS: cfg.BGP.MyAS, NextHop: cfg.BGP.LocalAddress}
+	}
+	eng := engine.New(log, rtc)
+	var drivers []dataplane.Driver
+	driverConfig := map[dataplane.VPNType]map[string]any{}
+	effective := cfg.Effective()
+	for _, t := range []config.VPNType{config.IPVPN, config.EVPN} {
+		dc := cfg.Dataplane(t)
+		d, err := newDriver(dc, log)
+		if err != nil {
+			return nil, err
+		}
+		drivers = append(drivers, d)
+		driverConfig[d.Type()] = effective[t.Section()]
+	}
+	mgr := vpn.NewManager(vpn.Config{
+		Engine:       eng,
+		Log:          log,
+		BGPAddress:   cfg.BGP.LocalAddress,
+		Drivers:      drivers,
+		DriverConfig: driverConfig,
+		Logs:         func(worker string) any { return logs.Catcher.WorkerLogs(worker) },
+	})
+	router := bgp.New(bgp.Config{
+		LocalAddress: cfg.BGP.LocalAddress,
+		AS:           cfg.BGP.MyAS,
+		Peers:        cfg.BGP.Peers,
+		Port:         cfg.BGP.Port,
+		Listen:       true,
+		EnableRTC:    cfg.BGP.EnableRTC,
+	}, eng, log)
+	d := &Daemon{cfg: cfg, log: log, logs: logs, eng: eng, router: router, manager: mgr}
+	handler, err := api.New(api.Config{
+		VPN:           mgr,
+		Engine:        eng,
+		Peers:         router,
+		VPNs:          mgr,
+		InstanceCount: mgr.InstanceCount,
+		Settings:      cfg.Effective,
+		Logs:          logs.Catcher,
+		Logger:        log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.server = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	return d, nil
+}
+
+// newDriver returns the dataplane driver a configuration section selects.
+func newDriver(dc *config.DataplaneConfig, log *slog.Logger) (dataplane.Driver, error) {
+	local := dc.LocalAddress
+	t := dataplane.VPNType(dc.VPNType)
+	switch dc.Driver {
+	case config.DriverDummy:
+		return dummy.New(t, local, log), nil
+	}
+	return nil, fmt.Errorf("[%s] dataplane_driver = %s: this driver is not available in this version (available: dummy)",
+		dc.VPNType.Section(), dc.DriverName)
+}
+
+// Start opens the API listener and starts the engine and the BGP speaker.
+func (d *Daemon) Start(ctx context.Context) error {
+	addr := net.JoinHostPort(d.cfg.API.Host, strconv.Itoa(int(d.cfg.API.Port)))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("REST API: %w", err)
+	}
+	d.ln = ln
+	runCtx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	go d.eng.Run(runCtx)
+	if err := d.router.Start(ctx); err != nil {
+		cancel()
+		ln.Close()
+		return fmt.Errorf("BGP: %w", err)
+	}
+	d.served = make(chan error, 1)
+	go func() { d.served <- d.server.Serve(ln) }()
+	d.log.Info("bagpipe-bgp started", "api", ln.Addr().String(), "bgp_local_address", d.cfg.BGP.LocalAddress.String(),
+		"peers", fmt.Sprint(d.cfg.BGP.Peers), "my_as", d.cfg.BGP.MyAS, "rtc", d.cfg.BGP.EnableRTC)
+	return nil
+}
+
+// APIAddr returns the address the REST API listens on.
+func (d *Daemon) APIAddr() netip.AddrPort {
+	return d.ln.Addr().(*net.TCPAddr).AddrPort()
+}
+
+// Served returns a channel that receives the API server's error if it
+// stops on its own.
+func (d *Daemon) Served() <-chan error { return d.served }
+
+// Stop closes the API, closes the BGP sessions (with a Cease notification)
+// and removes every VPN instance.
+func (d *Daemon) Stop(ctx context.Context) error {
+	var errs []error
+	if err := d.server.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		errs = append(errs, err)
+	}
+	if err := d.router.Stop(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	d.manager.Stop(ctx)
+	_ = d.eng.Sync(ctx)
+	d.cancel()
+	d.log.Info("bagpipe-bgp stopped")
+	return errors.Join(errs...)
+}
