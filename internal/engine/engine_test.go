@@ -167,7 +167,7 @@ func TestRTCRoutesFollowLocalSubscriptions(t *testing.T) {
 	e.Subscribe(peer, Match{Family: route.RTC})
 	e.Subscribe(vrf, Match{route.IPv4VPN, rt1})
 	e.Subscribe(vrf, Match{route.FlowVPN, rt2}) // flow-vpn makes no RTC route
-	e.Subscribe(evi, Match{route.EVPN, rt1})   // same RT: one RTC route
+	e.Subscribe(evi, Match{route.EVPN, rt1})    // same RT: one RTC route
 	sync_(t, e)
 	evs := peer.take()
 	if len(evs) != 1 || evs[0].Route.NLRI.Family != route.RTC || evs[0].Route.NLRI.Target != rt1 || evs[0].Route.NLRI.Origin != 4200000001 {
