@@ -67,6 +67,7 @@ func New(cfg *config.Config, logs *logging.Logging) (*Daemon, error) {
 		Drivers:      drivers,
 		DriverConfig: driverConfig,
 		Logs:         func(worker string) any { return logs.Catcher.WorkerLogs(worker) },
+		ForgetLogs:   logs.Catcher.Forget,
 	})
 	router := bgp.New(bgp.Config{
 		LocalAddress: cfg.BGP.LocalAddress,

@@ -145,7 +145,7 @@ func (inst *Instance) checkPlug(req *AttachRequest) error {
 	refresh := inst.endpoints[epKey{mac: req.MAC, ip: req.IP}] != nil || (!req.IP.IsValid() && ms != nil)
 	if !refresh {
 		if err := inst.driver.ValidateDirection(req.Direction); err != nil {
-			return BadRequest("direction: %v", err)
+			return BadRequest("%v", err)
 		}
 	}
 	return nil
@@ -258,7 +258,7 @@ func (inst *Instance) detach(ctx context.Context, req *DetachRequest) error {
 		if owner, ok := inst.ipOwner[req.IP.Addr()]; ok && owner != req.MAC {
 			return BadRequest("Inconsistent endpoint info: IP %s already bound to a MAC address different from %s", req.IPString, req.MACString)
 		}
-		return BadRequest("Endpoint (%s, %s) not plugged yet, can't unplug", req.MACString, req.IPString)
+		return BadRequest("Endpoint ('%s', '%s') not plugged yet, can't unplug", req.MACString, req.IPString)
 	}
 	return inst.unplug(ctx, ep)
 }

@@ -163,6 +163,9 @@ func (inst *Instance) stop(ctx context.Context) {
 		inst.m.labels.Release(inst.label)
 	}
 	inst.m.rds.Release(uint32(uint16(inst.rd)))
+	if inst.m.forgetLogs != nil {
+		inst.m.forgetLogs(inst.Name)
+	}
 }
 
 func (inst *Instance) run(ctx context.Context) {

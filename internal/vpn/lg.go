@@ -331,6 +331,7 @@ func (inst *Instance) lgAdvertised() any {
 	defer cancel()
 	var rs []*route.Route
 	_ = inst.m.eng.Inspect(ctx, func(v engine.View) { rs = v.RoutesOf(inst) })
+	lookingglass.SortRoutes(rs)
 	out := make([]any, 0, len(rs))
 	for _, r := range rs {
 		out = append(out, lookingglass.RouteJSON(r))

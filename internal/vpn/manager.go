@@ -38,6 +38,8 @@ type Config struct {
 	// Logs returns the recent warnings and errors of a worker, for the
 	// looking glass (nil: none).
 	Logs func(worker string) any
+	// ForgetLogs drops the logs kept for a worker that stopped (nil: none).
+	ForgetLogs func(worker string)
 }
 
 // Manager owns the VPN instances.
@@ -49,6 +51,7 @@ type Manager struct {
 	labels       *Allocator
 	driverConfig map[dataplane.VPNType]map[string]any
 	logs         func(worker string) any
+	forgetLogs   func(worker string)
 	rds          *Allocator
 
 	mu          sync.Mutex
@@ -76,6 +79,7 @@ func NewManager(cfg Config) *Manager {
 		initialized:  map[dataplane.VPNType]bool{},
 		driverConfig: cfg.DriverConfig,
 		logs:         cfg.Logs,
+		forgetLogs:   cfg.ForgetLogs,
 	}
 	for _, d := range cfg.Drivers {
 		m.drivers[d.Type()] = d
