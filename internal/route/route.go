@@ -84,7 +84,7 @@ const (
 //   - EVPN MAC/IP: RD, ETag, MAC, Prefix (the optional IP as a host prefix).
 //   - EVPN IMET: RD, ETag, Prefix (originating router IP as a host prefix).
 //   - RTC: Origin, Target (zero Target: the default/wildcard RTC route).
-//   - FlowVPN: RD, Flow (canonical text of the flowspec components).
+//   - FlowVPN: RD, Flow (the RFC 5575 component bytes, without RD or length).
 type NLRI struct {
 	Family Family
 	Type   uint8 // EVPN route type

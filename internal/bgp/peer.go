@@ -1,0 +1,373 @@
+package bgp
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+
+	"bagpipe/internal/engine"
+	"bagpipe/internal/route"
+)
+
+// dialTimeout bounds one TCP connection attempt.
+const dialTimeout = 10 * time.Second
+
+// peer is the worker of one configured BGP peer. Its run goroutine owns the
+// connections to the peer: it dials, takes incoming connections from the
+// listener, resolves collisions, retries, and cleans the engine up when an
+// established session ends. Each connection runs in its own goroutine (see
+// conn) and reports to run through events.
+type peer struct {
+	cfg  *Config
+	eng  *engine.Engine
+	addr netip.Addr
+	src  route.Source
+	log  *slog.Logger
+
+	incoming chan net.Conn
+	events   chan connEvent
+
+	// out is the writer's inbox; established gates Deliver.
+	out         *outQueue
+	established atomic.Bool
+
+	stats peerCounters
+
+	mu sync.Mutex // guards st
+	st peerState
+
+	// Owned by the run goroutine.
+	conns    map[*conn]struct{}
+	session  *conn
+	dialing  bool
+	idle     State     // state when no connection is in progress: Idle or Active
+	failures int       // connection attempts failed in a row
+	retryAt  time.Time // next connection attempt (zero: none planned)
+}
+
+// peerState is the part of the status written by the goroutines.
+type peerState struct {
+	state, prev State
+	since       time.Time
+	neg         *negotiated // of the current (or last) session
+}
+
+type peerCounters struct {
+	updatesIn, updatesOut, routesIn, ownDropped, treatAsWithdraw, eventsDropped, sessionsUp atomic.Uint64
+}
+
+func newPeer(sp *Speaker, addr netip.Addr) *peer {
+	name := "BGP-" + addr.String()
+	return &peer{
+		cfg:      &sp.cfg,
+		eng:      sp.eng,
+		addr:     addr,
+		src:      route.Source{Name: name, Peer: true},
+		log:      sp.log.With("peer", addr.String()),
+		incoming: make(chan net.Conn, 4),
+		events:   make(chan connEvent),
+		out:      newOutQueue(),
+		st:       peerState{since: time.Now()},
+		conns:    map[*conn]struct{}{},
+	}
+}
+
+// Source implements engine.Worker.
+func (p *peer) Source() *route.Source { return &p.src }
+
+// Deliver implements engine.Worker: events are queued for the session
+// writer, or dropped when no session is established (the replay that
+// follows the next establishment covers them).
+func (p *peer) Deliver(events []route.Event) {
+	if !p.established.Load() {
+		p.stats.eventsDropped.Add(uint64(len(events)))
+		return
+	}
+	p.out.pushEvents(events)
+}
+
+// connEventKind says what a connection reports to the peer goroutine.
+type connEventKind uint8
+
+const (
+	evDialed      connEventKind = iota // outgoing TCP connection attempt done (nc or err)
+	evOpenSent                         // our OPEN is sent
+	evOpenConfirm                      // the peer's OPEN is valid: may we go on? (collision check)
+	evEstablished                      // the peer's KEEPALIVE came: may we go on?
+	evClosed                           // the connection is closed (err: why)
+)
+
+type connEvent struct {
+	kind connEventKind
+	c    *conn
+	nc   net.Conn
+	err  error
+	neg  *negotiated
+}
+
+// run is the peer goroutine.
+func (p *peer) run(ctx context.Context) {
+	retry := time.NewTimer(0) // first attempt at once
+	defer retry.Stop()
+	p.retryAt = time.Now()
+	p.setState(Connect)
+	var cancelDial context.CancelFunc = func() {}
+	for {
+		var retryC <-chan time.Time
+		if !p.retryAt.IsZero() {
+			retryC = retry.C
+		}
+		select {
+		case <-ctx.Done():
+			cancelDial()
+			p.shutdown()
+			return
+		case <-retryC:
+			p.retryAt = time.Time{}
+			if p.session == nil && len(p.conns) == 0 && !p.dialing {
+				p.dialing = true
+				var dctx context.Context
+				dctx, cancelDial = context.WithTimeout(ctx, dialTimeout)
+				go p.dial(dctx, cancelDial)
+			}
+		case nc := <-p.incoming:
+			p.startConn(nc, false)
+		case ev := <-p.events:
+			if d := p.handle(ev, false); d > 0 {
+				at := time.Now().Add(d)
+				if p.retryAt.IsZero() || at.Before(p.retryAt) {
+					p.retryAt = at
+					retry.Reset(d)
+				}
+			}
+		}
+		p.updateState()
+	}
+}
+
+// jitter multiplies d by a random factor in [1, 1.5).
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration(rand.Int64N(int64(d)/2+1))
+}
+
+func (p *peer) dial(ctx context.Context, cancel context.CancelFunc) {
+	defer cancel()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: p.cfg.LocalAddress.AsSlice()}}
+	nc, err := d.DialContext(ctx, "tcp", net.JoinHostPort(p.addr.String(), strconv.Itoa(int(p.cfg.Port))))
+	p.events <- connEvent{kind: evDialed, nc: nc, err: err}
+}
+
+// startConn runs the FSM of a new TCP connection.
+func (p *peer) startConn(nc net.Conn, outgoing bool) {
+	c := newConn(p, nc, outgoing)
+	p.conns[c] = struct{}{}
+	go c.run()
+}
+
+// handle processes a connection event and returns the delay before the
+// next connection attempt (0: none needed).
+func (p *peer) handle(ev connEvent, stopping bool) time.Duration {
+	c := ev.c
+	switch ev.kind {
+	case evDialed:
+		p.dialing = false
+		switch {
+		case ev.err != nil:
+			p.failures++
+			level := slog.LevelDebug
+			if p.failures == 1 {
+				level = slog.LevelInfo // the first of a series only
+			}
+			p.log.Log(context.Background(), level, "connection failed", "error", ev.err, "attempts", p.failures)
+			p.idle = Active
+			return jitter(p.cfg.ConnectRetry)
+		case stopping || p.session != nil:
+			ev.nc.Close()
+		default:
+			p.startConn(ev.nc, true)
+		}
+	case evOpenConfirm:
+		ok := !stopping && p.resolveCollision(c)
+		p.updateState() // before the connection goes on
+		c.verdict <- ok
+	case evEstablished:
+		ok := !stopping && !c.doomed && p.session == nil
+		if ok {
+			p.session = c
+			p.failures = 0
+			p.stats.sessionsUp.Add(1)
+			p.mu.Lock()
+			p.st.neg = ev.neg
+			p.mu.Unlock()
+		}
+		p.updateState() // Established is visible before the session sends anything
+		c.verdict <- ok
+	case evClosed:
+		delete(p.conns, c)
+		if c == p.session {
+			p.session = nil
+			p.idle = Idle
+			p.log.Info("BGP session closed", "reason", errString(ev.err))
+			// Withdraw the peer's routes from local workers and drop its
+			// subscriptions; the next session re-subscribes and gets a
+			// full replay.
+			p.eng.Cleanup(p)
+			return jitter(p.cfg.ReconnectDelay)
+		}
+		p.log.Debug("connection closed", "outgoing", c.outgoing, "reason", errString(ev.err))
+		if p.session == nil && len(p.conns) == 0 && !p.dialing {
+			p.idle = Active
+			return jitter(p.cfg.ConnectRetry)
+		}
+	}
+	return 0
+}
+
+// resolveCollision applies RFC 4271 §6.8 when c received a valid OPEN: it
+// reports whether c may go on. A connection colliding with an established
+// session is refused; between two connections in OpenConfirm, the one
+// initiated by the speaker with the lower BGP identifier is closed.
+func (p *peer) resolveCollision(c *conn) bool {
+	if p.session != nil {
+		p.log.Info("connection collision with the established session: closing the new connection")
+		return false
+	}
+	for o := range p.conns {
+		if o == c || o.doomed || State(o.state.Load()) != OpenConfirm {
+			continue
+		}
+		// Close the connection initiated by the lower identifier.
+		closeOutgoing := p.cfg.LocalAddress.Less(c.remoteID)
+		loser := o
+		if c.outgoing == o.outgoing || c.outgoing == closeOutgoing {
+			loser = c
+		}
+		p.log.Info("connection collision", "closing_outgoing", loser.outgoing)
+		if loser == c {
+			return false
+		}
+		o.doomed = true
+		o.shutdown(bgp.NewBGPNotificationMessage(bgp.BGP_ERROR_CEASE, bgp.BGP_ERROR_SUB_CONNECTION_COLLISION_RESOLUTION, nil))
+	}
+	return true
+}
+
+// shutdown closes every connection with a Cease and waits for them.
+func (p *peer) shutdown() {
+	cease := bgp.NewBGPNotificationMessage(bgp.BGP_ERROR_CEASE, bgp.BGP_ERROR_SUB_ADMINISTRATIVE_SHUTDOWN, nil)
+	for c := range p.conns {
+		c.shutdown(cease)
+	}
+	for p.dialing || len(p.conns) > 0 {
+		select {
+		case ev := <-p.events:
+			p.handle(ev, true)
+		case nc := <-p.incoming:
+			nc.Close()
+		}
+	}
+	p.drainIncoming()
+	p.idle = Idle
+	p.updateState()
+}
+
+// drainIncoming closes connections queued by the listener.
+func (p *peer) drainIncoming() {
+	for {
+		select {
+		case nc := <-p.incoming:
+			nc.Close()
+		default:
+			return
+		}
+	}
+}
+
+// updateState derives the reported FSM state from the connections: the
+// most advanced one wins.
+func (p *peer) updateState() {
+	s := p.idle
+	if p.dialing {
+		s = Connect
+	}
+	for c := range p.conns {
+		s = max(s, State(c.state.Load()))
+	}
+	if p.session != nil {
+		s = Established
+	}
+	p.setState(s)
+}
+
+func (p *peer) setState(s State) {
+	p.mu.Lock()
+	old := p.st.state
+	if old == s {
+		p.mu.Unlock()
+		return
+	}
+	p.st.prev, p.st.state, p.st.since = old, s, time.Now()
+	p.mu.Unlock()
+	level := slog.LevelInfo
+	if (old == Connect || old == Active || old == Idle) && (s == Connect || s == Active) {
+		level = slog.LevelDebug // retry loop while the peer is unreachable
+	}
+	p.log.Log(context.Background(), level, "BGP state change", "from", old.String(), "to", s.String())
+}
+
+// status returns the looking glass view of the peer.
+func (p *peer) status() PeerStatus {
+	p.mu.Lock()
+	st := p.st
+	p.mu.Unlock()
+	ps := PeerStatus{
+		Name:         p.src.Name,
+		PeerAddress:  p.addr,
+		LocalAddress: p.cfg.LocalAddress,
+		LocalAS:      p.cfg.AS,
+		RTC:          RTCStatus{Enabled: p.cfg.EnableRTC},
+		Protocol: ProtocolStatus{
+			State:              st.state,
+			PreviousState:      st.prev,
+			HoldTime:           p.cfg.HoldTime,
+			LastTransitionTime: st.since,
+		},
+		QueueLength: p.out.len(),
+		Worker:      p,
+		Stats: PeerStats{
+			UpdatesReceived:  p.stats.updatesIn.Load(),
+			UpdatesSent:      p.stats.updatesOut.Load(),
+			RoutesReceived:   p.stats.routesIn.Load(),
+			OwnRoutesDropped: p.stats.ownDropped.Load(),
+			TreatAsWithdraw:  p.stats.treatAsWithdraw.Load(),
+			EventsDropped:    p.stats.eventsDropped.Load(),
+			SessionsUp:       p.stats.sessionsUp.Load(),
+		},
+	}
+	if n := st.neg; n != nil {
+		ps.PeerAS = n.peerAS
+		if st.state == Established {
+			ps.RTC.Active = n.rtcActive()
+			ps.Protocol.HoldTime = n.holdTime
+			for _, f := range n.families.list() {
+				ps.Families = append(ps.Families, FamilyName(f))
+			}
+		}
+	}
+	return ps
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "closed"
+	}
+	return err.Error()
+}
