@@ -261,3 +261,40 @@ func runExchange(t *testing.T, rrKind string) {
 		return len(er) == 1 && len(ef) == 1 && len(ir) == 1, fmt.Sprint(er, ef, ir)
 	})
 }
+
+// TestDirectPeeringWithoutRouteReflector: two nodes list each other as
+// peers; both connect and both listen, collision detection keeps one
+// session, and routes flow both ways.
+func TestDirectPeeringWithoutRouteReflector(t *testing.T) {
+	t.Parallel()
+	testfabric.RequireRoot(t)
+	fab := testfabric.NewFabric(t, testfabric.Options{Nodes: 2, Names: []string{"a", "b"}})
+	fa, fb := fab.Node(0), fab.Node(1)
+	a := node{Bagpipe: testfabric.StartBagpipe(t, fa, testfabric.BagpipeConfig{Peers: []netip.Addr{fb.IP()}, RTC: true}), name: "a", mac: "52:54:00:00:00:01", ip: "1"}
+	b := node{Bagpipe: testfabric.StartBagpipe(t, fb, testfabric.BagpipeConfig{Peers: []netip.Addr{fa.IP()}, RTC: true}), name: "b", mac: "52:54:00:00:00:02", ip: "2"}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, n := range []node{a, b} {
+		if _, err := n.WaitLG(ctx, "summary", func(v any) bool { return get(v, "BGP_established_peers") == 1.0 }); err != nil {
+			t.Fatal(err)
+		}
+		n.Attach(ipvpnAttach(n, n.ip))
+	}
+	for _, pair := range [][2]node{{a, b}, {b, a}} {
+		local, remote := pair[0], pair[1]
+		label := portLabel(t, remote, "ipvpn-net1", "tap-i"+remote.ip)
+		want := fmt.Sprintf("10.1.0.%s/32 via %s label %d", remote.ip, remote.Node().IP(), label)
+		waitFor(ctx, t, local.name+" installs "+remote.name+"'s route", func() (bool, string) {
+			ir, _, err := remotes(local, "ipvpn-net1")
+			return slices.Contains(ir, want), fmt.Sprint(ir, err)
+		})
+	}
+	// One session each side, established, with RTC negotiated.
+	v, err := a.LG("bgp/peers/" + fb.IP().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if get(v, "protocol", "state") != "Established" || get(v, "rtc", "active") != true {
+		t.Fatalf("peer object %v", v)
+	}
+}
