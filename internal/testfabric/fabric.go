@@ -73,6 +73,7 @@ type Fabric struct {
 	nodes []*Node
 
 	mu     sync.Mutex
+	vms    []*VM
 	procs  []*Process
 	seq    int
 	closed bool
@@ -301,6 +302,15 @@ func (f *Fabric) cleanup() {
 	}
 
 	var errs []error
+	f.mu.Lock()
+	vms := f.vms
+	f.vms = nil
+	f.mu.Unlock()
+	for _, vm := range vms {
+		if err := vm.teardown(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, n := range f.nodes {
 		if n.link != nil {
 			n.link.Close()
