@@ -139,6 +139,11 @@ func (v *VM) Remove() error {
 
 func (v *VM) teardown() error {
 	if v.link != nil {
+		// Deleting the VM side deletes the pair at once; namespace
+		// destruction alone would remove the host side asynchronously.
+		if l, err := v.link.LinkByName(VMInterface); err == nil {
+			_ = v.link.LinkDel(l)
+		}
 		v.link.Close()
 		v.link = nil
 	}
