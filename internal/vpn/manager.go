@@ -363,6 +363,9 @@ func (m *Manager) InstanceCount() int {
 	return len(m.instances)
 }
 
+// Allocated returns the number of labels and route distinguishers in use.
+func (m *Manager) Allocated() (labels, rds int) { return m.labels.Count(), m.rds.Count() }
+
 // Stop removes every instance (daemon shutdown).
 func (m *Manager) Stop(ctx context.Context) {
 	m.mu.Lock()
