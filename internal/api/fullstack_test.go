@@ -15,12 +15,12 @@ import (
 
 // stack is the API on top of the real VPN manager, engine and dummy drivers.
 type stack struct {
-	t   *testing.T
+	t   testing.TB
 	srv *Server
 	eng *engine.Engine
 }
 
-func newStack(t *testing.T) *stack {
+func newStack(t testing.TB) *stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	local := netip.MustParseAddr("192.0.2.1")

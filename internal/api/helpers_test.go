@@ -69,7 +69,7 @@ type response struct {
 }
 
 // do sends a request to h and returns the answer.
-func do(t *testing.T, h http.Handler, method, path, body string) response {
+func do(t testing.TB, h http.Handler, method, path, body string) response {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -83,7 +83,7 @@ func do(t *testing.T, h http.Handler, method, path, body string) response {
 }
 
 // errorMessage decodes {"error": msg}.
-func errorMessage(t *testing.T, r response) string {
+func errorMessage(t testing.TB, r response) string {
 	t.Helper()
 	if r.contentType != "application/json" {
 		t.Errorf("error content type = %q", r.contentType)
@@ -98,7 +98,7 @@ func errorMessage(t *testing.T, r response) string {
 }
 
 // decode parses a JSON body.
-func decode(t *testing.T, body string) any {
+func decode(t testing.TB, body string) any {
 	t.Helper()
 	var v any
 	if err := json.Unmarshal([]byte(body), &v); err != nil {
