@@ -503,6 +503,15 @@ func SweepStale() ([]string, error) {
 	for _, e := range entries {
 		name := e.Name()
 		path := filepath.Join(lockDir, name)
+		if strings.HasPrefix(name, ".tmp-") {
+			// A prefix being reserved right now: its owner has not locked
+			// it yet, so the flock test below would take it for stale.
+			// Only old leftovers of killed processes are removed.
+			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > time.Minute {
+				os.Remove(path)
+			}
+			continue
+		}
 		lf, err := os.Open(path)
 		if err != nil {
 			continue // raced with its owner's cleanup
