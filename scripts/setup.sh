@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs what bagpipe needs to build, test and run its demo on Debian 12:
 # the Go toolchain (if absent), route reflectors used by the tests (gobgpd,
-# FRR), network tools, the Python reference (for side-by-side checks), and
-# the Go modules.
+# FRR), network tools, the Python reference (for side-by-side checks),
+# Chromium and Graphviz (web view and import/export graph tests), and the Go
+# modules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in gobgpd frr iproute2 iputils-ping tcpdump ethtool openvswitch-switch python3-networking-bagpipe; do
+# chromium (headless) tests the web view, graphviz renders bagpipe-impex2dot
+# graphs.
+for pkg in gobgpd frr iproute2 iputils-ping tcpdump ethtool openvswitch-switch python3-networking-bagpipe \
+  chromium fonts-dejavu-core graphviz; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then

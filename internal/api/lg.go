@@ -14,7 +14,15 @@ import (
 
 // lookingGlass serves GET /looking-glass/<path>.
 func (s *Server) lookingGlass(w http.ResponseWriter, r *http.Request, path []string) {
+	offset, limit, paged, err := pageParams(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	doc, err := lookingglass.Render(s.root, path, baseURL(r))
+	if err == nil && paged {
+		doc.Value = lookingglass.Page(doc.Value, offset, limit)
+	}
 	if lookingglass.IsNotFound(err) {
 		writeError(w, http.StatusNotFound, err.Error())
 		return
@@ -103,7 +111,9 @@ func (s *Server) summary() any {
 // routeCounts returns {local_routes_count, received_routes_count}.
 func (s *Server) routeCounts() (lookingglass.Dict, error) {
 	var received, local int
-	if err := s.inspect(func(v engine.View) { received, local = v.Counts() }); err != nil {
+	if c, ok := s.cfg.Engine.(routeCounter); ok {
+		received, local = c.RouteCounts() // no wait for the engine goroutine
+	} else if err := s.inspect(func(v engine.View) { received, local = v.Counts() }); err != nil {
 		return nil, err
 	}
 	return lookingglass.Dict{

@@ -50,16 +50,32 @@ func (s *Server) bgpObject() lookingglass.Object {
 // copied on the engine goroutine; sorting and formatting happen here and
 // while encoding.
 func (s *Server) routeDump() any {
-	var byFamily [route.FlowVPN + 1][]*route.Route
+	// On the engine goroutine, only the route pointers are copied, source
+	// by source, without reading the routes (which would cost a cache miss
+	// per route): grouping by family, sorting and formatting happen here
+	// and while encoding.
+	var perSource [][]*route.Route
+	total := 0
 	err := s.inspect(func(v engine.View) {
-		v.EachRoute(func(r *route.Route) {
-			if f := r.NLRI.Family; f < route.Family(len(byFamily)) {
-				byFamily[f] = append(byFamily[f], r)
-			}
-		})
+		for _, wi := range v.Workers() {
+			rs := v.RoutesOf(wi.Worker)
+			perSource = append(perSource, rs)
+			total += len(rs)
+		}
 	})
 	if err != nil {
 		return err
+	}
+	var byFamily [route.FlowVPN + 1][]*route.Route
+	for _, rs := range perSource {
+		for _, r := range rs {
+			if f := r.NLRI.Family; f < route.Family(len(byFamily)) {
+				if byFamily[f] == nil {
+					byFamily[f] = make([]*route.Route, 0, total)
+				}
+				byFamily[f] = append(byFamily[f], r)
+			}
+		}
 	}
 	out := make(lookingglass.Dict, 0, len(routeDumpFamilies))
 	for _, f := range routeDumpFamilies {

@@ -86,6 +86,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, what string, op f
 		p, err = decodeParams(body)
 	}
 	if err == nil {
+		noteVPNType(r.Context(), p)
 		err = op(context.WithoutCancel(r.Context()), p)
 	}
 	if err == nil {
@@ -94,10 +95,11 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, what string, op f
 	}
 	var ve *vpn.Error
 	if errors.As(err, &ve) {
-		s.log.Info("local port "+what+" VPN refused", "path", r.URL.Path, "status", ve.Status, "error", ve.Msg)
+		s.log.Info("local port "+what+" VPN refused", "path", r.URL.Path, "vpn_instance_id", p["vpn_instance_id"],
+			"status", ve.Status, "error", ve.Msg)
 		writeError(w, ve.Status, ve.Msg)
 		return
 	}
-	s.log.Error("local port "+what+" VPN failed", "path", r.URL.Path, "error", err)
+	s.log.Error("local port "+what+" VPN failed", "path", r.URL.Path, "vpn_instance_id", p["vpn_instance_id"], "error", err)
 	writeError(w, http.StatusInternalServerError, fmt.Sprintf("An error occurred during local port %s VPN: %v", what, err))
 }

@@ -70,6 +70,12 @@ type Config struct {
 	StartTime time.Time
 	// InspectTimeout bounds each engine read (DefaultInspectTimeout when 0).
 	InspectTimeout time.Duration
+	// Requests is told the outcome and duration of each attach and detach
+	// (metrics); nil: nobody.
+	Requests RequestObserver
+	// Handlers serve extra paths, by first path segment (e.g. "metrics"
+	// for /metrics, "ui" for /ui/...), before the API's own routes.
+	Handlers map[string]http.Handler
 }
 
 // Server is the REST API server. It is an http.Handler.
@@ -135,6 +141,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusInternalServerError, "internal error")
 		}
 	}()
+	if h := s.cfg.Handlers[firstSegment(r.URL.Path)]; h != nil {
+		h.ServeHTTP(w, r)
+		return
+	}
 	if r.Method == http.MethodHead {
 		w = headWriter{w}
 	}
@@ -150,9 +160,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case len(segs) == 1 && segs[0] == "ping":
 		writeJSON(w, http.StatusOK, s.ping)
 	case len(segs) == 1 && segs[0] == "attach_localport":
-		s.methods(w, r, get, s.attach, "GET, HEAD, POST")
+		s.methods(w, r, get, s.observed("attach", s.attach), "GET, HEAD, POST")
 	case len(segs) == 1 && segs[0] == "detach_localport":
-		s.methods(w, r, get, s.detach, "GET, HEAD, POST")
+		s.methods(w, r, get, s.observed("detach", s.detach), "GET, HEAD, POST")
 	case segs[0] == "looking-glass":
 		if !get {
 			methodNotAllowed(w, r, "GET, HEAD")

@@ -3,6 +3,7 @@ package bgp
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 
@@ -10,10 +11,49 @@ import (
 )
 
 // decoder converts the UPDATEs of one session to route events. It runs on
-// the session's reader goroutine and keeps no state between UPDATEs.
+// the session's reader goroutine. The only state it keeps between UPDATEs
+// is the last attributes it produced: route reflectors send long runs of
+// UPDATEs with the same attributes (one route each, often), and routes
+// with equal attributes then share one immutable *route.Attrs.
 type decoder struct {
 	routerID netip.Addr
 	families familySet // routes of other families are ignored
+
+	scratch route.Attrs  // attributes being decoded (slices reused)
+	last    *route.Attrs // attributes of the last advertisement
+}
+
+// intern returns attributes identical to a: the previous UPDATE's when
+// they are, else a copy of a (which is scratch space) that becomes the
+// last attributes.
+func (d *decoder) intern(a *route.Attrs) *route.Attrs {
+	if l := d.last; l != nil && identical(l, a) {
+		return l
+	}
+	x := new(route.Attrs)
+	*x = *a
+	x.RTs, x.RTRecords = cloneOrNil(a.RTs), cloneOrNil(a.RTRecords)
+	x.Encaps, x.OtherEcoms = cloneOrNil(a.Encaps), cloneOrNil(a.OtherEcoms)
+	d.last = x
+	return x
+}
+
+// identical compares attributes exactly (multi-valued ones in order).
+func identical(a, b *route.Attrs) bool {
+	return a.LocalPref == b.LocalPref && a.HasLocalPref == b.HasLocalPref &&
+		a.MED == b.MED && a.HasMED == b.HasMED &&
+		a.HashOrder == b.HashOrder && a.HasHashOrder == b.HasHashOrder &&
+		a.Redirect == b.Redirect && a.HasRedirect == b.HasRedirect &&
+		(a.PMSI == nil) == (b.PMSI == nil) && (a.PMSI == nil || *a.PMSI == *b.PMSI) &&
+		slices.Equal(a.RTs, b.RTs) && slices.Equal(a.RTRecords, b.RTRecords) &&
+		slices.Equal(a.Encaps, b.Encaps) && slices.Equal(a.OtherEcoms, b.OtherEcoms)
+}
+
+func cloneOrNil[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return slices.Clone(s)
 }
 
 // decoded is the result of one UPDATE.
@@ -31,9 +71,11 @@ func (d *decoder) update(u *bgp.BGPUpdate, asWithdraw bool) decoded {
 		res     decoded
 		reach   *bgp.PathAttributeMpReachNLRI
 		unreach *bgp.PathAttributeMpUnreachNLRI
-		attrs   route.Attrs
 		own     bool
 	)
+	// Decode into scratch space: intern copies it only when needed.
+	attrs := &d.scratch
+	*attrs = route.Attrs{RTs: attrs.RTs[:0], RTRecords: attrs.RTRecords[:0], Encaps: attrs.Encaps[:0], OtherEcoms: attrs.OtherEcoms[:0]}
 	res.ignored = len(u.NLRI) + len(u.WithdrawnRoutes) // plain IPv4 unicast
 	for _, pa := range u.PathAttributes {
 		switch a := pa.(type) {
@@ -48,7 +90,7 @@ func (d *decoder) update(u *bgp.BGPUpdate, asWithdraw bool) decoded {
 		case *bgp.PathAttributeMultiExitDisc:
 			attrs.MED, attrs.HasMED = a.Value, true
 		case *bgp.PathAttributeExtendedCommunities:
-			decodeEcoms(a.Value, &attrs)
+			decodeEcoms(a.Value, attrs)
 		case *bgp.PathAttributePmsiTunnel:
 			p := &route.PMSI{Type: uint8(a.TunnelType), Label: a.Label}
 			if id, ok := a.TunnelID.(*bgp.IngressReplTunnelID); ok {
@@ -85,8 +127,7 @@ func (d *decoder) update(u *bgp.BGPUpdate, asWithdraw bool) decoded {
 		}
 		var shared *route.Attrs
 		if kind == route.Advertise {
-			shared = new(route.Attrs)
-			*shared = attrs
+			shared = d.intern(attrs)
 		}
 		for _, p := range reach.Value {
 			r, ok := d.route(fam, p.NLRI)

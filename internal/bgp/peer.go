@@ -71,7 +71,7 @@ func newPeer(sp *Speaker, addr netip.Addr) *peer {
 		eng:      sp.eng,
 		addr:     addr,
 		src:      route.Source{Name: name, Peer: true},
-		log:      sp.log.With("peer", addr.String()),
+		log:      sp.log.With("worker", name, "peer", addr.String()), // "worker": per-peer looking glass logs
 		incoming: make(chan net.Conn, 4),
 		events:   make(chan connEvent),
 		out:      newOutQueue(),

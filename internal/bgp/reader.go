@@ -53,6 +53,20 @@ func (r *msgReader) next() (msg *bgp.BGPMessage, perr *bgp.MessageError, err err
 	return msg, perr, nil
 }
 
+// ready reports whether a whole message is buffered, so that next will not
+// wait for the network (a bad length counts as ready: next fails at once).
+func (r *msgReader) ready() bool {
+	n := r.br.Buffered()
+	if n < bgp.BGP_HEADER_LENGTH {
+		return false
+	}
+	h, err := r.br.Peek(bgp.BGP_HEADER_LENGTH)
+	if err != nil {
+		return false
+	}
+	return n >= int(binary.BigEndian.Uint16(h[16:18]))
+}
+
 // checkLength applies RFC 4271 §6.1: the length must fit the message type.
 func checkLength(h *bgp.BGPHeader, lenField []byte) *bgp.MessageError {
 	min, max := uint16(bgp.BGP_HEADER_LENGTH), uint16(bgp.BGP_MAX_MESSAGE_LENGTH)

@@ -36,6 +36,10 @@ type session struct {
 
 	unknownEVPN int // attributes dropped by dropUnknownEVPN
 
+	// Events of the UPDATEs decoded since the last publication (reader
+	// goroutine only): see readLoop.
+	pending []route.Event
+
 	wg sync.WaitGroup
 }
 
@@ -115,10 +119,23 @@ func (s *session) subscribeInitial() {
 	}
 }
 
-// readLoop reads messages until the session ends.
+// maxPending bounds the events of one engine publication.
+const maxPending = 4096
+
+// readLoop reads messages until the session ends. The events of UPDATEs
+// that are already in the read buffer are published together: a route
+// reflector sending UPDATEs of one route each then costs one engine
+// operation per buffer rather than per UPDATE. Nothing waits for the
+// network before publication: the batch is published as soon as the next
+// message is not entirely buffered (or before an RT Constraint
+// subscription change, or when it is large).
 func (s *session) readLoop() error {
+	defer s.publish()
 	hold := time.Duration(s.neg.holdTime) * time.Second
 	for {
+		if len(s.pending) > 0 && !s.c.rd.ready() {
+			s.publish()
+		}
 		// Any message received restarts the hold timer.
 		msg, perr, err := s.c.read(hold)
 		if err != nil {
@@ -139,7 +156,7 @@ func (s *session) readLoop() error {
 }
 
 // update handles one UPDATE: RFC 7606 error handling, conversion, RT
-// Constraint subscriptions and one engine publication.
+// Constraint subscriptions; its events join the pending publication.
 func (s *session) update(u *bgp.BGPUpdate, perr *bgp.MessageError) error {
 	p := s.p
 	p.stats.updatesIn.Add(1)
@@ -179,11 +196,24 @@ func (s *session) update(u *bgp.BGPUpdate, perr *bgp.MessageError) error {
 	if s.neg.rtcActive() {
 		changes = s.rtc(res.events)
 	}
-	p.eng.Publish(p, res.events) // the engine owns the events from here
+	s.pending = append(s.pending, res.events...)
+	if len(changes) > 0 || len(s.pending) >= maxPending {
+		s.publish()
+	}
 	for _, c := range changes {
 		s.subscribeRT(c.rt, c.on)
 	}
 	return nil
+}
+
+// publish hands the pending events to the engine, which owns them from
+// there.
+func (s *session) publish() {
+	if len(s.pending) == 0 {
+		return
+	}
+	s.p.eng.Publish(s.p, s.pending)
+	s.pending = nil
 }
 
 // decode validates u (RFC 7606 error handling, on top of the decoder's) and
@@ -201,7 +231,7 @@ func (s *session) decode(u *bgp.BGPUpdate, perr *bgp.MessageError) (res decoded,
 	if perr != nil && perr.ErrorHandling == bgp.ERROR_HANDLING_AFISAFI_DISABLE && s.dropUnknownEVPN(u, perr) {
 		handling = nil
 	}
-	if handling == nil || handling.ErrorHandling < bgp.ERROR_HANDLING_TREAT_AS_WITHDRAW {
+	if (handling == nil && !acceptedAsIs(u)) || (handling != nil && handling.ErrorHandling < bgp.ERROR_HANDLING_TREAT_AS_WITHDRAW) {
 		if ok, err := bgp.ValidateUpdateMsg(u, presentFamilies(u), false, false, true); !ok {
 			me, ok := err.(*bgp.MessageError)
 			codeless := !ok || me.TypeCode == 0

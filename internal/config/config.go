@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -57,6 +59,10 @@ type BGPConfig struct {
 type APIConfig struct {
 	Host string
 	Port uint16
+	// MetricsAddr is the "host:port" of a listener serving only /metrics
+	// (metrics_host, metrics_port), "" when metrics_port is unset: then
+	// /metrics is served on the REST API listener only.
+	MetricsAddr string
 }
 
 // CommonConfig is the [COMMON] section.
@@ -126,6 +132,11 @@ func coreOptions() map[string][]Option {
 				Help: "IP address on which the API server should listen"},
 			{Name: "port", Kind: Port, Default: 8082, Deprecated: []string{"api_port"},
 				Help: "port on which the API server should listen"},
+			// Not in the reference: Prometheus metrics (docs/operations.md).
+			{Name: "metrics_host", Kind: Host,
+				Help: "IP address of the listener serving only /metrics (default: the API host)"},
+			{Name: "metrics_port", Kind: Port, Nullable: true,
+				Help: "port of a listener serving only /metrics (default: none, /metrics is on the API port)"},
 		},
 		SectionBGP: {
 			{Name: "local_address", Kind: IPOrInterface, Required: true, Help: "IP address used for BGP peerings"},
@@ -429,6 +440,13 @@ func (l *loader) typed() {
 	}
 	api := c.Section(SectionAPI)
 	c.API = APIConfig{Host: api.String("host"), Port: uint16(api.Int("port"))}
+	if api.IsSet("metrics_port") {
+		host := api.String("metrics_host")
+		if host == "" {
+			host = c.API.Host
+		}
+		c.API.MetricsAddr = net.JoinHostPort(host, strconv.Itoa(api.Int("metrics_port")))
+	}
 	common := c.Section(SectionCommon)
 	c.Common = CommonConfig{
 		RootHelper:       common.String("root_helper"),

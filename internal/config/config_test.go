@@ -54,7 +54,7 @@ func TestDefaults(t *testing.T) {
 	}
 	wantEffective := map[string]map[string]any{
 		"COMMON": {"root_helper": "sudo", "root_helper_daemon": nil},
-		"API":    {"host": "127.0.0.1", "port": 8082},
+		"API":    {"host": "127.0.0.1", "port": 8082, "metrics_host": nil, "metrics_port": nil},
 		"BGP": {"local_address": "10.0.0.1", "peers": []string{}, "my_as": 64512,
 			"enable_rtc": true, "bgp_port": 179},
 		"DATAPLANE_DRIVER_IPVPN": {"dataplane_local_address": nil, "dataplane_driver": "dummy"},

@@ -19,6 +19,8 @@ import (
 	"bagpipe/internal/config"
 	"bagpipe/internal/dataplane"
 	"bagpipe/internal/dataplane/dummy"
+	"bagpipe/internal/dataplane/linux"
+	"bagpipe/internal/dataplane/ovs"
 	"bagpipe/internal/engine"
 	"bagpipe/internal/logging"
 	"bagpipe/internal/lookingglass"
@@ -37,6 +39,7 @@ type Daemon struct {
 	ln      net.Listener
 	cancel  context.CancelFunc
 	served  chan error
+	obs     *observability // metrics, web view, log level
 }
 
 // New builds a daemon from its configuration; Start runs it.
@@ -48,6 +51,7 @@ func New(cfg *config.Config, logs *logging.Logging) (*Daemon, error) {
 		rtc = &engine.RTCConfig{AS: cfg.BGP.MyAS, NextHop: cfg.BGP.LocalAddress}
 	}
 	eng := engine.New(log, rtc)
+	obs := newObservability(cfg, logs, eng)
 	var drivers []dataplane.Driver
 	driverConfig := map[dataplane.VPNType]map[string]any{}
 	effective := cfg.Effective()
@@ -57,7 +61,7 @@ func New(cfg *config.Config, logs *logging.Logging) (*Daemon, error) {
 		if err != nil {
 			return nil, err
 		}
-		drivers = append(drivers, d)
+		drivers = append(drivers, obs.wrap(d)) // instrumented for the metrics
 		driverConfig[d.Type()] = effective[t.Section()]
 	}
 	mgr := vpn.NewManager(vpn.Config{
@@ -77,7 +81,7 @@ func New(cfg *config.Config, logs *logging.Logging) (*Daemon, error) {
 		Listen:       true,
 		EnableRTC:    cfg.BGP.EnableRTC,
 	}, eng, log)
-	d := &Daemon{cfg: cfg, log: log, logs: logs, eng: eng, router: router, manager: mgr}
+	d := &Daemon{cfg: cfg, log: log, logs: logs, eng: eng, router: router, manager: mgr, obs: obs}
 	handler, err := api.New(api.Config{
 		VPN:           mgr,
 		Engine:        eng,
@@ -87,10 +91,13 @@ func New(cfg *config.Config, logs *logging.Logging) (*Daemon, error) {
 		Settings:      cfg.Effective,
 		Logs:          logs.Catcher,
 		Logger:        log,
+		Requests:      obs.metrics,
+		Handlers:      obs.handlers,
 	})
 	if err != nil {
 		return nil, err
 	}
+	obs.bind(router, mgr, handler)
 	d.server = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	return d, nil
 }
@@ -102,6 +109,18 @@ func newDriver(dc *config.DataplaneConfig, log *slog.Logger) (dataplane.Driver, 
 	switch dc.Driver {
 	case config.DriverDummy:
 		return dummy.New(t, local, log), nil
+	case config.DriverLinux:
+		if t == dataplane.EVPN {
+			return linux.New(linux.Config{LocalAddress: local, VXLANPort: dc.Options.Int("vxlan_dst_port"), Log: log})
+		}
+	case config.DriverOVS:
+		if t == dataplane.IPVPN {
+			c, err := ovs.ConfigFrom(dc)
+			if err != nil {
+				return nil, err
+			}
+			return ovs.New(c, log), nil
+		}
 	}
 	return nil, fmt.Errorf("[%s] dataplane_driver = %s: this driver is not available in this version (available: dummy)",
 		dc.VPNType.Section(), dc.DriverName)
@@ -122,6 +141,12 @@ func (d *Daemon) Start(ctx context.Context) error {
 		cancel()
 		ln.Close()
 		return fmt.Errorf("BGP: %w", err)
+	}
+	if err := d.obs.start(); err != nil {
+		_ = d.router.Stop(ctx)
+		cancel()
+		ln.Close()
+		return err
 	}
 	d.served = make(chan error, 1)
 	go func() { d.served <- d.server.Serve(ln) }()
@@ -144,6 +169,9 @@ func (d *Daemon) Served() <-chan error { return d.served }
 func (d *Daemon) Stop(ctx context.Context) error {
 	var errs []error
 	if err := d.server.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		errs = append(errs, err)
+	}
+	if err := d.obs.stop(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	if err := d.router.Stop(ctx); err != nil {

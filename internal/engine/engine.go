@@ -64,6 +64,22 @@ type Engine struct {
 	mark    uint64
 	touched []*workerState
 	self    *selfSource
+	counts  counters      // route counters, readable from any goroutine
+	subsGen uint64        // changes with every subscription change
+	imark   uint64        // interested's own marks
+	icache  interestCache // see interested
+}
+
+// interestCache remembers the workers subscribed to a match of the routes
+// of one family and one *route.Attrs. Attributes are immutable and the BGP
+// decoder shares them between routes (of one UPDATE, and of consecutive
+// UPDATEs with identical attributes), so a run of advertisements looks the
+// subscriptions up once.
+type interestCache struct {
+	fam   route.Family
+	attrs *route.Attrs
+	gen   uint64
+	list  []*workerState
 }
 
 type workerState struct {
@@ -72,7 +88,9 @@ type workerState struct {
 	subs    map[Match]struct{}
 	routes  map[route.NLRI]*route.Route // routes this worker advertised
 	mark    uint64
+	imark   uint64
 	pending []route.Event
+	counts  *sourceCounts
 }
 
 // selfSource publishes the RTC routes the engine generates.
@@ -163,6 +181,7 @@ func (e *Engine) state(w Worker) *workerState {
 	if ws == nil {
 		ws = &workerState{w: w, src: w.Source(), subs: map[Match]struct{}{}, routes: map[route.NLRI]*route.Route{}}
 		e.workers[w] = ws
+		e.counts.register(ws)
 	}
 	return ws
 }
@@ -222,6 +241,7 @@ func (e *Engine) subscribe(w Worker, m Match) {
 	}
 	ws.subs[m] = struct{}{}
 	e.subs[m] = append(e.subs[m], ws)
+	e.subsGen++
 	if !ws.isPeer() {
 		e.local[m]++
 		if e.local[m] == 1 {
@@ -257,6 +277,7 @@ func (e *Engine) unsubscribe(w Worker, m Match) {
 
 func (e *Engine) dropSub(ws *workerState, m Match) {
 	delete(ws.subs, m)
+	e.subsGen++
 	list := e.subs[m]
 	for i, x := range list {
 		if x == ws {
@@ -329,6 +350,28 @@ func (e *Engine) publish(w Worker, events []route.Event) {
 	e.flush()
 }
 
+// interested returns the workers subscribed to at least one match of r,
+// each once. The list is valid until the next call.
+func (e *Engine) interested(r *route.Route) []*workerState {
+	c := &e.icache
+	if r.Attrs != nil && c.attrs == r.Attrs && c.fam == r.NLRI.Family && c.gen == e.subsGen {
+		return c.list
+	}
+	e.imark++ // not mark: callers use it around calls to interested
+	mark := e.imark
+	list := c.list[:0]
+	matches(r, func(m Match) {
+		for _, to := range e.subs[m] {
+			if to.imark != mark {
+				to.imark = mark
+				list = append(list, to)
+			}
+		}
+	})
+	*c = interestCache{fam: r.NLRI.Family, attrs: r.Attrs, gen: e.subsGen, list: list}
+	return list
+}
+
 func (e *Engine) advertise(ws *workerState, r *route.Route) {
 	r.Source = ws.src
 	old := ws.routes[r.NLRI]
@@ -336,27 +379,26 @@ func (e *Engine) advertise(ws *workerState, r *route.Route) {
 		e.log.Debug("identical re-advertisement ignored", "source", ws.src.Name)
 		return
 	}
+	to := e.interested(r)
 	e.mark++
 	mark := e.mark
-	matches(r, func(m Match) {
-		for _, to := range e.subs[m] {
-			if to.mark != mark && mayReceive(to, ws.src) {
-				to.mark = mark
-				e.queue(to, route.Event{Kind: route.Advertise, Route: r, Replaced: old})
-			}
+	for _, to := range to {
+		if mayReceive(to, ws.src) {
+			to.mark = mark
+			e.queue(to, route.Event{Kind: route.Advertise, Route: r, Replaced: old})
 		}
-	})
+	}
 	if old != nil {
 		// Workers that saw the old route but not the new one lose it.
-		matches(old, func(m Match) {
-			for _, to := range e.subs[m] {
-				if to.mark != mark && mayReceive(to, ws.src) {
-					to.mark = mark
-					e.queue(to, route.Event{Kind: route.Withdraw, Route: old})
-				}
+		for _, to := range e.interested(old) {
+			if to.mark != mark && mayReceive(to, ws.src) {
+				to.mark = mark
+				e.queue(to, route.Event{Kind: route.Withdraw, Route: old})
 			}
-		})
+		}
 		e.index4(old, false)
+	} else {
+		e.counts.stored(ws, r.NLRI.Family, 1)
 	}
 	ws.routes[r.NLRI] = r
 	e.index4(r, true)
@@ -368,17 +410,13 @@ func (e *Engine) withdraw(ws *workerState, n route.NLRI) {
 		e.log.Debug("withdrawal of an unknown route ignored", "source", ws.src.Name, "family", n.Family.String())
 		return
 	}
-	e.mark++
-	mark := e.mark
-	matches(old, func(m Match) {
-		for _, to := range e.subs[m] {
-			if to.mark != mark && mayReceive(to, ws.src) {
-				to.mark = mark
-				e.queue(to, route.Event{Kind: route.Withdraw, Route: old})
-			}
+	for _, to := range e.interested(old) {
+		if mayReceive(to, ws.src) {
+			e.queue(to, route.Event{Kind: route.Withdraw, Route: old})
 		}
-	})
+	}
 	delete(ws.routes, n)
+	e.counts.stored(ws, n.Family, -1)
 	e.index4(old, false)
 }
 
@@ -394,6 +432,7 @@ func (e *Engine) cleanup(w Worker) {
 		e.dropSub(ws, m)
 	}
 	delete(e.workers, w)
+	e.counts.unregister(ws)
 	e.flush()
 }
 

@@ -65,22 +65,10 @@ func (v View) EachRoute(f func(*route.Route)) {
 }
 
 // Counts returns the number of stored routes, excluding RTC routes, split
-// into routes received from peers and local routes.
-func (v View) Counts() (received, local int) {
-	for _, ws := range v.e.workers {
-		for _, r := range ws.routes {
-			if r.NLRI.Family == route.RTC {
-				continue
-			}
-			if ws.src.Peer {
-				received++
-			} else {
-				local++
-			}
-		}
-	}
-	return
-}
+// into routes received from peers and local routes. It reads counters the
+// engine maintains (O(1)); Engine.RouteCounts gives the same numbers
+// without going through Inspect.
+func (v View) Counts() (received, local int) { return v.e.RouteCounts() }
 
 // GeneratedRTC returns the RTC routes the engine advertises.
 func (v View) GeneratedRTC() []*route.Route { return v.RoutesOf(v.e.self) }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"bagpipe/internal/dataplane"
 	"bagpipe/internal/engine"
@@ -53,13 +54,14 @@ type Instance struct {
 
 	dpMu sync.Mutex // serialises dataplane calls
 
-	inbox     *engine.Queue[route.Event]
-	trMu      sync.RWMutex // guards tracker (written by the instance goroutine)
-	tracker   *tracker
-	installed map[remoteKey]*installedRemote // owned by the instance goroutine
-	pendingOp []dpOp                         // owned by the instance goroutine
-	cancel    context.CancelFunc
-	done      chan struct{}
+	inbox       *engine.Queue[route.Event]
+	unprocessed atomic.Int64 // events delivered and not processed yet (queued or in the batch at work)
+	trMu        sync.RWMutex // guards tracker (written by the instance goroutine)
+	tracker     *tracker
+	installed   map[remoteKey]int32 // references to each dataplane entry; owned by the instance goroutine
+	pendingOp   []dpOp              // owned by the instance goroutine
+	cancel      context.CancelFunc
+	done        chan struct{}
 }
 
 // macState is what an instance knows of a plugged MAC (a VM port).
@@ -93,7 +95,17 @@ type endpoint struct {
 func (inst *Instance) Source() *route.Source { return &inst.src }
 
 // Deliver implements engine.Worker.
-func (inst *Instance) Deliver(events []route.Event) { inst.inbox.Push(events...) }
+func (inst *Instance) Deliver(events []route.Event) {
+	inst.unprocessed.Add(int64(len(events)))
+	inst.inbox.Push(events...)
+}
+
+// pendingEvents returns the number of route events delivered to the
+// instance and not processed yet: those queued and those of the batch the
+// instance goroutine is working on (the looking glass "event queue
+// length"; the reference processes one event at a time, so for it too an
+// empty queue means every delivered event was handled).
+func (inst *Instance) pendingEvents() int64 { return inst.unprocessed.Load() }
 
 // isVRF reports whether the instance is an IP VPN VRF.
 func (inst *Instance) isVRF() bool { return inst.Type == dataplane.IPVPN }
@@ -184,6 +196,15 @@ func (inst *Instance) run(ctx context.Context) {
 		ops := inst.takeOps()
 		inst.trMu.Unlock()
 		inst.runOps(ctx, ops)
+		inst.unprocessed.Add(-int64(len(events)))
+		// Reuse the operations' array for the next batch (a batch of
+		// thousands of routes would otherwise grow a new one each time).
+		clear(ops)
+		inst.trMu.Lock()
+		if inst.pendingOp == nil {
+			inst.pendingOp = ops[:0]
+		}
+		inst.trMu.Unlock()
 	}
 }
 
@@ -192,7 +213,7 @@ func (inst *Instance) entryKey(r *route.Route) (entryKey, bool) {
 	n := &r.NLRI
 	switch n.Family {
 	case route.IPv4VPN:
-		return entryKey{family: route.IPv4VPN, prefix: n.Prefix.String()}, inst.isVRF()
+		return entryKey{family: route.IPv4VPN, prefix: n.Prefix}, inst.isVRF()
 	case route.FlowVPN:
 		return entryKey{family: route.FlowVPN, flow: n.Flow}, inst.isVRF()
 	case route.EVPN:
@@ -203,16 +224,19 @@ func (inst *Instance) entryKey(r *route.Route) (entryKey, bool) {
 		case route.EVPNMACIP:
 			k := entryKey{family: route.EVPN, typ: n.Type, mac: n.MAC}
 			if n.Prefix.IsValid() {
-				k.prefix = n.Prefix.Addr().String()
+				k.prefix = hostPrefix(n.Prefix.Addr())
 			}
 			return k, true
 		case route.EVPNMulticast:
-			return entryKey{family: route.EVPN, typ: n.Type, prefix: n.Prefix.Addr().String(), rd: n.RD}, true
+			return entryKey{family: route.EVPN, typ: n.Type, prefix: hostPrefix(n.Prefix.Addr()), rd: n.RD}, true
 		}
 		inst.log.Debug("ignoring EVPN route of unsupported type", "type", n.Type)
 	}
 	return entryKey{}, false
 }
+
+// hostPrefix returns the host prefix of a.
+func hostPrefix(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
 
 // dpOp is a dataplane change decided while the tracker lock is held and
 // run after it is released.
@@ -223,16 +247,25 @@ type dpOp struct {
 }
 
 // remoteKey identifies what is installed in the dataplane for a best route.
+// It is compact and free of pointers (one per received route; the garbage
+// collector does not scan the map).
 type remoteKey struct {
 	bum    bool
-	prefix netip.Prefix
+	ip4    bool
+	pe4    bool
+	bits   uint8
 	mac    route.MAC
-	pe     netip.Addr
 	label  uint32
+	prefix [16]byte
+	pe     [16]byte
 }
 
-type installedRemote struct {
-	refs int
+func newRemoteKey(bum bool, prefix netip.Prefix, mac route.MAC, pe netip.Addr, label uint32) remoteKey {
+	k := remoteKey{bum: bum, mac: mac, label: label, pe4: pe.Is4(), pe: pe.As16()}
+	if prefix.IsValid() {
+		k.ip4, k.bits, k.prefix = prefix.Addr().Is4(), uint8(prefix.Bits()+1), prefix.Addr().As16()
+	}
+	return k
 }
 
 func (inst *Instance) takeOps() []dpOp {
@@ -278,9 +311,20 @@ func (inst *Instance) usableEncaps(r *route.Route) []route.Encap {
 			theirs = []route.Encap{route.EncapVXLAN}
 		}
 	}
+	ours := inst.driver.Encaps()
+	all := true
+	for _, e := range theirs {
+		if !slices.Contains(ours, e) {
+			all = false
+			break
+		}
+	}
+	if all {
+		return theirs // the common case: no copy (routes and their attributes are immutable)
+	}
 	var out []route.Encap
 	for _, e := range theirs {
-		if slices.Contains(inst.driver.Encaps(), e) {
+		if slices.Contains(ours, e) {
 			out = append(out, e)
 		}
 	}
@@ -306,10 +350,10 @@ func (inst *Instance) remoteFor(k entryKey, r *route.Route) (remoteKey, dataplan
 		if r.Attrs.HasHashOrder {
 			rem.LBOrder = r.Attrs.HashOrder
 		}
-		return remoteKey{prefix: rem.Prefix, pe: rem.PE, label: rem.Label}, rem, true
+		return newRemoteKey(false, rem.Prefix, route.MAC{}, rem.PE, rem.Label), rem, true
 	case r.NLRI.Family == route.EVPN && r.NLRI.Type == route.EVPNMACIP:
 		rem := dataplane.Remote{MAC: r.NLRI.MAC, Prefix: r.NLRI.Prefix, PE: r.NextHop, Label: r.Label}
-		return remoteKey{prefix: rem.Prefix, mac: rem.MAC, pe: rem.PE, label: rem.Label}, rem, true
+		return newRemoteKey(false, rem.Prefix, rem.MAC, rem.PE, rem.Label), rem, true
 	case r.NLRI.Family == route.EVPN && r.NLRI.Type == route.EVPNMulticast:
 		p := r.Attrs.PMSI
 		if p == nil || p.Type != route.PMSIIngressReplication {
@@ -317,7 +361,7 @@ func (inst *Instance) remoteFor(k entryKey, r *route.Route) (remoteKey, dataplan
 			return remoteKey{}, dataplane.Remote{}, false
 		}
 		rem := dataplane.Remote{PE: p.Endpoint, Label: p.Label}
-		return remoteKey{bum: true, pe: rem.PE, label: rem.Label}, rem, true
+		return newRemoteKey(true, netip.Prefix{}, route.MAC{}, rem.PE, rem.Label), rem, true
 	}
 	return remoteKey{}, dataplane.Remote{}, false
 }
@@ -341,13 +385,11 @@ func (inst *Instance) newBest(k entryKey, r *route.Route) {
 		return
 	}
 	rem.Encaps = encaps
-	ir := inst.installed[key]
-	if ir == nil {
-		ir = &installedRemote{}
-		inst.installed[key] = ir
+	refs := inst.installed[key]
+	if refs == 0 {
 		inst.pendingOp = append(inst.pendingOp, dpOp{add: true, bum: key.bum, remote: rem})
 	}
-	ir.refs++
+	inst.installed[key] = refs + 1
 }
 
 // bestRemoved implements bestCallbacks: remove the route from the dataplane
@@ -357,12 +399,12 @@ func (inst *Instance) bestRemoved(k entryKey, r *route.Route, last bool) {
 	if !ok {
 		return
 	}
-	ir := inst.installed[key]
-	if ir == nil {
+	refs := inst.installed[key]
+	if refs == 0 {
 		return
 	}
-	ir.refs--
-	if ir.refs > 0 {
+	if refs > 1 {
+		inst.installed[key] = refs - 1
 		return
 	}
 	delete(inst.installed, key)

@@ -151,7 +151,7 @@ func (inst *Instance) LookingGlass() []lookingglass.Entry {
 	entries := []lookingglass.Entry{
 		value("name", func() any { return inst.Name }),
 		{Name: "internals", Kind: lookingglass.SubItem, Value: func() any {
-			return map[string]any{"event queue length": inst.inbox.Len(), "subscriptions": inst.subscriptions()}
+			return map[string]any{"event queue length": int(inst.pendingEvents()), "subscriptions": inst.subscriptions()}
 		}},
 		value("instance_type", func() any { return typ }),
 		value("external_instance_id", func() any { return inst.ExternalID }),
@@ -234,7 +234,7 @@ func (inst *Instance) LookingGlass() []lookingglass.Entry {
 	if inst.isVRF() {
 		entries = append(entries, subtree("readvertised", func() any { return []any{} }))
 	} else {
-		entries = append(entries, value("gateway_port", func() any { return nil }))
+		entries = append(entries, value("gateway_port", inst.lgGatewayPort))
 	}
 	return entries
 }
@@ -286,15 +286,15 @@ func (inst *Instance) lgPorts() any {
 func (k entryKey) text() string {
 	switch {
 	case k.family == route.IPv4VPN:
-		return "'" + k.prefix + "'"
+		return "'" + k.prefix.String() + "'"
 	case k.family == route.FlowVPN:
 		return fmt.Sprintf("('Flow', '%s')", lookingglass.FlowText(k.flow))
-	case k.typ == route.EVPNMACIP && k.prefix != "":
-		return fmt.Sprintf("('MAC', ('%s', '%s'))", k.mac, k.prefix)
+	case k.typ == route.EVPNMACIP && k.prefix.IsValid():
+		return fmt.Sprintf("('MAC', ('%s', '%s'))", k.mac, k.prefix.Addr())
 	case k.typ == route.EVPNMACIP:
 		return fmt.Sprintf("('MAC', '%s')", k.mac)
 	default:
-		return fmt.Sprintf("('Multicast', ('%s', '%s'))", k.prefix, k.rd)
+		return fmt.Sprintf("('Multicast', ('%s', '%s'))", k.prefix.Addr(), k.rd)
 	}
 }
 

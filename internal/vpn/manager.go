@@ -59,6 +59,9 @@ type Manager struct {
 	instances   map[string]*Instance
 	byVNI       map[uint32]*Instance
 	initialized map[dataplane.VPNType]bool
+
+	linksOnce sync.Once
+	evpnLinks *evpnLinks // E-VPN ↔ IP VPN links (evpn2ipvpn.go)
 }
 
 // NewManager returns a manager.
@@ -97,13 +100,18 @@ func (m *Manager) Attach(ctx context.Context, req *AttachRequest) error {
 		return BadRequest("No dataplane driver for VPN type %s", req.VPNType)
 	}
 	if req.LocalPort.EVPN != nil {
-		return BadRequest("local_port: plugging an E-VPN into an IP VPN (local_port.evpn) is not supported by this version")
+		return m.attachEVPN(ctx, req) // evpn2ipvpn.go
 	}
 	inst, err := m.acquire(ctx, req)
 	if err != nil {
 		return err
 	}
 	defer m.release(ctx, inst)
+	return inst.attach(ctx, req)
+}
+
+// attach applies an attach request to its (acquired) instance.
+func (inst *Instance) attach(ctx context.Context, req *AttachRequest) error {
 	inst.mu.Lock()
 	defer inst.mu.Unlock()
 	if err := inst.checkPlug(req); err != nil {
@@ -144,8 +152,12 @@ func (m *Manager) Detach(ctx context.Context, req *DetachRequest) error {
 	m.mu.Unlock()
 	defer m.release(ctx, inst)
 	inst.mu.Lock()
-	defer inst.mu.Unlock()
-	return inst.detach(ctx, req)
+	err := inst.detach(ctx, req)
+	inst.mu.Unlock()
+	if err == nil {
+		m.unlinkUnused(ctx, inst) // evpn2ipvpn.go
+	}
+	return err
 }
 
 // acquire returns the instance of req, creating it when needed, with its
@@ -303,7 +315,7 @@ func (m *Manager) create(ctx context.Context, req *AttachRequest) (inst *Instanc
 		endpoints:   map[epKey]*endpoint{},
 		ipOwner:     map[netip.Addr]route.MAC{},
 		inbox:       engine.NewQueue[route.Event](),
-		installed:   map[remoteKey]*installedRemote{},
+		installed:   map[remoteKey]int32{},
 	}
 	for _, e := range drv.Encaps() {
 		if e != route.EncapDefault {
@@ -380,4 +392,5 @@ func (m *Manager) Stop(ctx context.Context) {
 	for _, inst := range insts {
 		inst.stop(ctx)
 	}
+	m.stopEVPNLinks() // evpn2ipvpn.go
 }

@@ -2,6 +2,7 @@ package vpn
 
 import (
 	"cmp"
+	"net/netip"
 	"slices"
 
 	"bagpipe/internal/route"
@@ -14,15 +15,19 @@ type entryKey struct {
 	family route.Family
 	typ    uint8
 	mac    route.MAC
-	prefix string // prefix text for VPNv4; IP for EVPN
+	prefix netip.Prefix // VPNv4: the prefix; EVPN: the IP as a host prefix
 	rd     route.RD
 	flow   string
 }
 
 // entry holds the candidate routes of a destination and the best ones.
+// Most destinations have a single route: the arrays hold it, so that an
+// entry is one allocation.
 type entry struct {
 	candidates []*route.Route
 	best       []*route.Route
+	oneCand    [1]*route.Route
+	oneBest    [1]*route.Route
 }
 
 // bestCallbacks receives best path changes.
@@ -40,6 +45,8 @@ type tracker struct {
 	ecmp    bool
 	entries map[entryKey]*entry
 	cb      bestCallbacks
+	// received counts the candidate routes per family (metrics).
+	received [route.FlowVPN + 1]int
 }
 
 func newTracker(ecmp bool, cb bestCallbacks) *tracker {
@@ -69,22 +76,37 @@ func tieOrder(a, b *route.Route) int {
 	return cmp.Compare(a.Source.Name, b.Source.Name)
 }
 
-func (t *tracker) selectBest(cands []*route.Route) []*route.Route {
+// selectBest returns the best routes of e's candidates, in e.oneBest when
+// there is one.
+func (t *tracker) selectBest(e *entry) []*route.Route {
+	cands := e.candidates
 	if len(cands) == 0 {
 		return nil
 	}
 	var maxLP uint32
+	n := 0
+	var first *route.Route
 	for _, r := range cands {
-		maxLP = max(maxLP, r.LocalPref())
+		switch lp := r.LocalPref(); {
+		case n == 0 || lp > maxLP:
+			maxLP, n, first = lp, 1, r
+		case lp == maxLP:
+			n++
+		}
 	}
-	var best []*route.Route
+	if n == 1 {
+		e.oneBest[0] = first
+		return e.oneBest[:]
+	}
+	best := make([]*route.Route, 0, n)
 	for _, r := range cands {
 		if r.LocalPref() == maxLP {
 			best = append(best, r)
 		}
 	}
-	if !t.ecmp && len(best) > 1 {
-		best = []*route.Route{slices.MinFunc(best, tieOrder)}
+	if !t.ecmp {
+		e.oneBest[0] = slices.MinFunc(best, tieOrder)
+		return e.oneBest[:]
 	}
 	return best
 }
@@ -97,8 +119,10 @@ func (t *tracker) update(k entryKey, ev route.Event) {
 			return
 		}
 		e = &entry{}
+		e.candidates = e.oneCand[:0]
 		t.entries[k] = e
 	}
+	before := len(e.candidates)
 	if ev.Kind == route.Advertise {
 		if ev.Replaced != nil {
 			e.candidates = removeRoute(e.candidates, ev.Replaced)
@@ -107,8 +131,17 @@ func (t *tracker) update(k entryKey, ev route.Event) {
 	} else {
 		e.candidates = removeRoute(e.candidates, ev.Route)
 	}
+	if int(k.family) < len(t.received) {
+		t.received[k.family] += len(e.candidates) - before
+	}
 	old := e.best
-	e.best = t.selectBest(e.candidates)
+	var oldOne [1]*route.Route
+	if len(old) == 1 {
+		// e.best may be e.oneBest, which selectBest overwrites.
+		oldOne[0] = old[0]
+		old = oldOne[:]
+	}
+	e.best = t.selectBest(e)
 	// New best routes are announced before old ones are removed, so the
 	// dataplane never goes through an empty state on a change of best path.
 	for _, r := range e.best {
@@ -147,4 +180,5 @@ func (t *tracker) clear() {
 		}
 	}
 	t.entries = map[entryKey]*entry{}
+	t.received = [len(t.received)]int{}
 }

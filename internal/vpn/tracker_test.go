@@ -21,7 +21,7 @@ func (r *recorder) bestRemoved(k entryKey, rt *route.Route, last bool) {
 var (
 	peerA = &route.Source{Name: "BGP-a", Peer: true}
 	peerB = &route.Source{Name: "BGP-b", Peer: true}
-	key1  = entryKey{family: route.IPv4VPN, prefix: "10.0.0.1/32"}
+	key1  = entryKey{family: route.IPv4VPN, prefix: netip.MustParsePrefix("10.0.0.1/32")}
 )
 
 func vpnRoute(src *route.Source, rd uint16, nh string, lp uint32) *route.Route {

@@ -36,6 +36,8 @@ type options struct {
 	prefix  string
 	recurse bool
 	json    bool
+	offset  int      // paging of large lists (not in the reference)
+	limit   int      // -1: no limit
 	path    []string // looking-glass path elements, unquoted
 }
 
@@ -70,9 +72,14 @@ func parseArgs(args []string, stdout, stderr io.Writer) (*options, error) {
 	cmd.Alias("r", "recurse")
 	cmd.BoolVar(&opts.json, "json", false, "print the JSON document (after following a top-level href) "+
 		"indented instead of pretty-printing it; no recursion")
+	cmd.IntVar(&opts.offset, "offset", 0, "skip the first N items of the lists (routes) of the object (default: 0)")
+	cmd.IntVar(&opts.limit, "limit", -1, "show at most N items of the lists (routes) of the object (default: all)")
 	path, err := cmd.Parse(args)
 	if err != nil {
 		return nil, err
+	}
+	if opts.offset < 0 {
+		return nil, cmd.Fail("--offset must not be negative")
 	}
 	opts.path = path
 	if !cmd.IsSet("port") {
@@ -96,6 +103,12 @@ func (o *options) show(w io.Writer, c *client) error {
 		quoted[i] = pyQuote(elem)
 	}
 	url := fmt.Sprintf("http://%s:%d/%s/%s", o.server, o.port, o.prefix, strings.Join(quoted, "/"))
+	if o.offset > 0 || o.limit >= 0 {
+		url += fmt.Sprintf("?offset=%d", o.offset)
+		if o.limit >= 0 {
+			url += fmt.Sprintf("&limit=%d", o.limit)
+		}
+	}
 
 	err := o.fetchAndPrint(w, c, &url)
 	var httpErr *httpError

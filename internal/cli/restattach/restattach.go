@@ -6,9 +6,21 @@
 // request, with these differences: the attract-traffic "to" route targets
 // are sent as attract_traffic.to_rt (the key bagpipe-bgp reads; the
 // reference sends "to", which the daemon ignores); a missing configuration
-// file is not an error; --config-file, --server and --api-port are extra
-// options; the network-namespace helper (--port netns) and --ovs-preplug are
-// not supported yet.
+// file is not an error; --config-file, --server, --api-port and --mtu are
+// extra options; --ovs-preplug is not supported yet.
+//
+// --port netns[:<if>] (attach) creates a network namespace standing for a
+// VM (named by --netns, default the VPN instance id) if it does not exist,
+// and a veth pair between the host (<if>, default "ns-<namespace>"
+// truncated to 15 bytes) and the namespace (--if2vpn, default "tovpn"; with
+// --ovs-vlan N, a VLAN N interface on a veth end named "ns2vpn-raw"), with
+// the --ip address, a default route via the gateway and the --mtu MTU
+// (default 1450: a 1500-byte underlay minus the 50 bytes of VXLAN over
+// IPv4; the reference forced 1420), then attaches the host side. The MAC
+// sent is the namespace interface's unless --mac is given (then it is set
+// on that interface). Everything is done through netlink, without running
+// ip(8); detaching does not delete the namespace. Interfaces of an earlier
+// attach with the same names are deleted first.
 package restattach
 
 import (
@@ -18,6 +30,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -55,6 +68,7 @@ type options struct {
 	ovsVLAN         int
 	netns           string
 	if2vpn          string
+	mtu             int
 	readvFromRTs    cmdline.StringList
 	readvToRTs      cmdline.StringList
 	redirectRTs     cmdline.StringList
@@ -93,11 +107,13 @@ func Run(args []string, stdout, stderr io.Writer) int {
 type command struct {
 	*cmdline.Command
 	stdout io.Writer // for notices
+	stderr io.Writer // for errors that are not usage errors
 	opts   options
+	netns  netnsHelper
 }
 
 func newCommand(stdout, stderr io.Writer) *command {
-	c := &command{stdout: stdout, Command: cmdline.New("bagpipe-rest-attach",
+	c := &command{stdout: stdout, stderr: stderr, netns: newNetnsHelper(), Command: cmdline.New("bagpipe-rest-attach",
 		"bagpipe-rest-attach [--attach|--detach] --network-type (ipvpn|evpn) "+
 			"--port (<port>|netns) --ip <ip>[/<mask>] [options] (see --help)", stdout, stderr)}
 	o := &c.opts
@@ -106,8 +122,9 @@ func newCommand(stdout, stderr io.Writer) *command {
 	c.StringVar(&o.networkType, "network-type", "", "network type (ipvpn or evpn)")
 	c.StringVar(&o.vpnInstanceID, "vpn-instance-id", defaultInstanceID,
 		"UUID for the network instance (default: "+defaultInstanceID+"-(ipvpn|evpn))")
-	c.StringVar(&o.port, "port", "", "local port to attach/detach; 'evpn:<id>' plugs the EVPN instance <id> "+
-		"into an ipvpn ('netns[:if]', a local network namespace, is not supported yet)")
+	c.StringVar(&o.port, "port", "", "local port to attach/detach (use special port 'netns[:if]' to have an "+
+		"interface to a local network namespace attached/detached [with 'if' as the name of the interface to "+
+		"the netns]); 'evpn:<id>' plugs the EVPN instance <id> into an ipvpn")
 	c.StringVar(&o.direction, "direction", "both", "local port direction (to-port|from-port|both) in VPN (default: both)")
 	c.Var(&o.rts, "rt", "route target (can be specified multiple times; default: "+
 		defaultIPVPNRT+" for ipvpn, "+defaultEVPNRT+" for evpn, if no --rt, --import-rt or --export-rt)")
@@ -127,6 +144,8 @@ func newCommand(stdout, stderr io.Writer) *command {
 	c.StringVar(&o.netns, "netns", "", "name of network namespace (optional, for use with --port netns)")
 	c.StringVar(&o.if2vpn, "if2vpn", "tovpn", "name of interface in netns toward VPN (optional, for use with "+
 		"--port netns, default: tovpn)")
+	c.IntVar(&o.mtu, "mtu", DefaultMTU, fmt.Sprintf("MTU of the interface in the netns (for use with --port netns, "+
+		"default: %d, a 1500-byte underlay minus the VXLAN overhead)", DefaultMTU))
 	c.Var(&o.readvFromRTs, "readv-from-rt", "enables route readvertisement from these RTs, works in conjunction "+
 		"with --readv-to-rt")
 	c.Var(&o.readvToRTs, "readv-to-rt", "enables route readvertisement to these RTs, works in conjunction "+
@@ -230,8 +249,13 @@ func (c *command) request(o *options) (pyjson.Object, error) {
 		instanceID = o.networkType + "-" + defaultInstanceID
 	}
 
+	mac := o.mac
+	port := o.port
 	if strings.HasPrefix(o.port, "netns") {
-		return nil, c.Fail("--port netns is not supported yet")
+		var err error
+		if port, mac, err = c.netnsPort(o, instanceID, ip, gatewayIP); err != nil {
+			return nil, err
+		}
 	}
 	var localPort pyjson.Object
 	if evpnID, ok := strings.CutPrefix(o.port, "evpn:"); ok {
@@ -244,10 +268,9 @@ func (c *command) request(o *options) (pyjson.Object, error) {
 		if o.ovsPreplug && o.networkType == "ipvpn" {
 			return nil, c.Fail("--ovs-preplug is not supported yet")
 		}
-		localPort = pyjson.Object{{Key: "linuxif", Value: o.port}}
+		localPort = pyjson.Object{{Key: "linuxif", Value: port}}
 	}
 
-	mac := o.mac
 	if mac == "" {
 		if o.networkType != "ipvpn" {
 			return nil, c.Fail("Need to specify --mac for an EVPN network attachment if port is not 'netns'")
@@ -300,6 +323,51 @@ func (c *command) request(o *options) (pyjson.Object, error) {
 		req = append(req, pyjson.Member{Key: "local_pref", Value: o.localPref})
 	}
 	return append(req, pyjson.Member{Key: "direction", Value: o.direction}), nil
+}
+
+// netnsPort handles --port netns[:<if>]: on attach it creates the
+// namespace port; it returns the port to attach (the host side of the
+// veth) and the MAC to send (--mac, else the namespace interface's).
+func (c *command) netnsPort(o *options, instanceID, ip, gatewayIP string) (port, mac string, err error) {
+	namespace := o.netns
+	if namespace == "" {
+		namespace = instanceID
+	}
+	port = defaultHostIf(namespace)
+	if _, ifname, ok := strings.Cut(o.port, ":"); ok {
+		port = ifname
+	}
+	mac = o.mac
+	if o.operation == "attach" {
+		if o.mtu < 68 || o.mtu > 65535 {
+			return "", "", c.Fail(fmt.Sprintf("option --mtu: invalid MTU %d (68..65535)", o.mtu))
+		}
+		addr, err := netip.ParsePrefix(ip)
+		if err != nil {
+			return "", "", c.Fail(fmt.Sprintf("option --ip: %v", err))
+		}
+		gw, err := netip.ParseAddr(gatewayIP)
+		if err != nil {
+			return "", "", c.Fail(fmt.Sprintf("option --gateway-ip: %v", err))
+		}
+		fmt.Fprintf(c.stdout, "Will plug local namespace %s into network\n", namespace)
+		nsMAC, err := c.netns.Plug(netnsPort{Namespace: namespace, HostIf: port, NsIf: o.if2vpn, VLAN: o.ovsVLAN,
+			MAC: o.mac, Addr: addr, Gateway: gw, MTU: o.mtu})
+		if err != nil {
+			fmt.Fprintf(c.stderr, "bagpipe-rest-attach: namespace %s: %v\n", namespace, err)
+			return "", "", err
+		}
+		if mac == "" {
+			mac = nsMAC
+		}
+	} else if mac == "" {
+		if mac, err = c.netns.MAC(namespace, o.if2vpn); err != nil {
+			fmt.Fprintf(c.stderr, "bagpipe-rest-attach: %v\n", err)
+			return "", "", err
+		}
+	}
+	fmt.Fprintf(c.stdout, "Local port: %s (%s)\n", port, mac)
+	return port, mac, nil
 }
 
 // send posts body to url and reports the outcome like the reference tool:

@@ -59,8 +59,9 @@ func run(args ...string) (status int, stdout, stderr string) {
 }
 
 func TestMain(m *testing.M) {
-	// Never depend on the host's configuration.
+	// Never depend on the host's configuration, never touch its network.
 	defaultConfigFile = "/nonexistent/bgp.conf"
+	newNetnsHelper = func() netnsHelper { return &fakeNetns{mac: "02:00:00:00:00:aa"} }
 	os.Exit(m.Run())
 }
 
@@ -207,8 +208,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--attach", "--network-type", "ipvpn", "--port", "t", "--ip", "1.1.1.1", "--redirect-rts", "1:1",
 			"--protocol", "tcp", "--attract-to-rt", "2:2"},
 			"Need to specify --attract-to-rt and at least one static destination prefix option"},
-		{[]string{"--attach", "--network-type", "ipvpn", "--port", "netns", "--ip", "1.1.1.1"}, "--port netns is not supported yet"},
-		{[]string{"--detach", "--network-type", "ipvpn", "--port", "netns:tap9", "--ip", "1.1.1.1"}, "--port netns is not supported yet"},
+		{[]string{"--attach", "--network-type", "evpn", "--port", "netns", "--ip", "1.1.1.1", "--mtu", "20"}, "option --mtu: invalid MTU 20 (68..65535)"},
 		{[]string{"--attach", "--network-type", "ipvpn", "--port", "t", "--ip", "1.1.1.1", "--ovs-preplug"}, "--ovs-preplug is not supported yet"},
 		{[]string{"--attach", "--network-type", "ipvpn", "--port", "t", "--ip", "1.1.1.1/32"},
 			"cannot choose a gateway address for --ip 1.1.1.1/32: the prefix holds a single address (use --gateway-ip)"},

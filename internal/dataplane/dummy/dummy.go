@@ -79,7 +79,7 @@ func (d *Driver) newInstance(cfg dataplane.InstanceConfig) *Instance {
 		cfg:     cfg,
 		log:     d.log.With("worker", cfg.ExternalID),
 		ports:   map[string]dataplane.Endpoint{},
-		remotes: map[string]dataplane.Remote{},
+		remotes: map[remoteID]struct{}{},
 		bum:     map[string]bool{},
 	}
 }
@@ -90,7 +90,7 @@ type Instance struct {
 	log     *slog.Logger
 	mu      sync.Mutex
 	ports   map[string]dataplane.Endpoint
-	remotes map[string]dataplane.Remote
+	remotes map[remoteID]struct{}
 	bum     map[string]bool
 	gwPort  string
 	cleaned bool
@@ -98,15 +98,49 @@ type Instance struct {
 
 func epKey(ep dataplane.Endpoint) string { return ep.MAC.String() + "/" + ep.IP.String() }
 
-func remoteKey(r dataplane.Remote) string {
-	if r.Prefix.IsValid() && r.MAC == (route.MAC{}) {
-		return fmt.Sprintf("%s via %s label %d", r.Prefix, r.PE, r.Label)
+// remoteID is what the dummy records of a remote entry: compact and free
+// of pointers, so that a million entries cost little memory and nothing
+// to the garbage collector. Its text (the looking glass form) is built on
+// demand.
+type remoteID struct {
+	mac    route.MAC
+	hasIP  bool
+	ip4    bool
+	bits   uint8
+	pe4    bool
+	label  uint32
+	prefix [16]byte
+	pe     [16]byte
+}
+
+func newRemoteID(r dataplane.Remote) remoteID {
+	id := remoteID{mac: r.MAC, hasIP: r.Prefix.IsValid(), label: r.Label, pe4: r.PE.Is4(), pe: r.PE.As16()}
+	if id.hasIP {
+		id.ip4, id.bits, id.prefix = r.Prefix.Addr().Is4(), uint8(r.Prefix.Bits()), r.Prefix.Addr().As16()
+	}
+	return id
+}
+
+func addrOf(b [16]byte, is4 bool) netip.Addr {
+	a := netip.AddrFrom16(b)
+	if is4 {
+		a = a.Unmap()
+	}
+	return a
+}
+
+// String returns "<prefix> via <pe> label <n>" (IP VPN) or
+// "<mac>[ <ip>] via <pe> vni <n>" (E-VPN).
+func (id remoteID) String() string {
+	pe := addrOf(id.pe, id.pe4)
+	if id.hasIP && id.mac == (route.MAC{}) {
+		return fmt.Sprintf("%s via %s label %d", netip.PrefixFrom(addrOf(id.prefix, id.ip4), int(id.bits)), pe, id.label)
 	}
 	ip := ""
-	if r.Prefix.IsValid() {
-		ip = " " + r.Prefix.Addr().String()
+	if id.hasIP {
+		ip = " " + addrOf(id.prefix, id.ip4).String()
 	}
-	return fmt.Sprintf("%s%s via %s vni %d", r.MAC, ip, r.PE, r.Label)
+	return fmt.Sprintf("%s%s via %s vni %d", id.mac, ip, pe, id.label)
 }
 
 // VIFPlugged implements dataplane.Instance.
@@ -128,27 +162,31 @@ func (i *Instance) VIFUnplugged(_ context.Context, ep dataplane.Endpoint, last b
 }
 
 // SetupRemote implements dataplane.Instance.
-func (i *Instance) SetupRemote(_ context.Context, r dataplane.Remote) error {
+func (i *Instance) SetupRemote(ctx context.Context, r dataplane.Remote) error {
+	k := newRemoteID(r)
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	k := remoteKey(r)
 	if _, dup := i.remotes[k]; dup {
 		return fmt.Errorf("remote %s set up twice", k)
 	}
-	i.log.Debug("setup remote", "remote", k)
-	i.remotes[k] = r
+	if i.log.Enabled(ctx, slog.LevelDebug) {
+		i.log.Debug("setup remote", "remote", k.String())
+	}
+	i.remotes[k] = struct{}{}
 	return nil
 }
 
 // RemoveRemote implements dataplane.Instance.
-func (i *Instance) RemoveRemote(_ context.Context, r dataplane.Remote) error {
+func (i *Instance) RemoveRemote(ctx context.Context, r dataplane.Remote) error {
+	k := newRemoteID(r)
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	k := remoteKey(r)
 	if _, ok := i.remotes[k]; !ok {
 		return fmt.Errorf("remote %s removed but not set up", k)
 	}
-	i.log.Debug("remove remote", "remote", k)
+	if i.log.Enabled(ctx, slog.LevelDebug) {
+		i.log.Debug("remove remote", "remote", k.String())
+	}
 	delete(i.remotes, k)
 	return nil
 }
@@ -212,7 +250,7 @@ func (i *Instance) Remotes() []string {
 	defer i.mu.Unlock()
 	out := make([]string, 0, len(i.remotes))
 	for k := range i.remotes {
-		out = append(out, k)
+		out = append(out, k.String())
 	}
 	sort.Strings(out)
 	return out
