@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Self-contained demo: a gobgpd route reflector (with RT Constraint) and two
-# compute nodes running bagpipe-bgp, each in its own network namespace. A VM
-# port is attached on each node to the same E-VPN and the same IP VPN with
-# bagpipe-rest-attach; the looking glass of each node then shows the routes
-# learned from the other. Everything is removed at the end.
+# compute nodes running bagpipe-bgp with the linux E-VPN dataplane (Linux
+# bridge + VXLAN), each in its own network namespace. On each node,
+# bagpipe-rest-attach --port netns creates a "VM" (a namespace with a veth)
+# and attaches it to the same E-VPN; the VMs ping each other through the
+# VXLAN tunnel, and the looking glass of each node shows the routes learned
+# from the other node and what its dataplane holds. Everything is removed
+# at the end, even on failure or Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh >/dev/null
@@ -17,12 +20,17 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  for ns in fab rr n1 n2; do ip netns del "$pfx-$ns" 2>/dev/null || true; done
+  for ns in vm1 vm2 n1 n2 rr fab; do ip netns del "$pfx-$ns" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-in_ns() { local ns=$1; shift; ip netns exec "$pfx-$ns" "$@"; }
+# Commands run in a node with nsenter, which only switches the network
+# namespace: the VM namespaces bagpipe-rest-attach creates from there must
+# be visible to the whole system ("ip netns exec" would give them a private
+# mount namespace that dies with the command).
+in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$pfx-$ns" "$@"; }
 
 echo "== fabric: namespaces $pfx-{rr,n1,n2} on a bridge, 10.251.0.0/24"
 ip netns add "$pfx-fab"
@@ -82,9 +90,10 @@ port = 8082
 dataplane_driver = dummy
 
 [DATAPLANE_DRIVER_EVPN]
-dataplane_driver = dummy
+dataplane_driver = linux
+vxlan_dst_port = 4789
 CONF
-  echo "== node n$n: bagpipe-bgp on 10.251.0.$((n + 1))"
+  echo "== node n$n: bagpipe-bgp on 10.251.0.$((n + 1)), E-VPN dataplane: linux (bridge + VXLAN)"
   in_ns "n$n" "$work/bin/bagpipe-bgp" --config-file "$work/bgp$n.conf" >"$work/n$n.log" 2>&1 &
   pids+=($!)
 done
@@ -92,32 +101,45 @@ done
 lg() { local n=$1; shift; in_ns "n$n" "$work/bin/bagpipe-looking-glass" --port 8082 "$@"; }
 
 for n in 1 2; do
+  up=0
   for _ in $(seq 100); do
-    lg "$n" summary BGP_established_peers 2>/dev/null | grep -q '^1$' && break
+    if [ "$(lg "$n" summary BGP_established_peers 2>/dev/null)" = 1 ]; then up=1; break; fi
     sleep 0.2
   done
+  if [ "$up" != 1 ]; then
+    echo "node n$n did not establish its BGP session; its log:"; cat "$work/n$n.log"; exit 1
+  fi
   echo "== node n$n: BGP session to the route reflector: $(lg "$n" bgp peers | tr -s ' \n' ' ')"
 done
 
 for n in 1 2; do
-  echo "== node n$n: attach a VM port to E-VPN 'net1' and IP VPN 'net2'"
+  echo "== node n$n: create VM $pfx-vm$n (10.0.0.$n) and attach it to E-VPN 'demo' (bagpipe-rest-attach --port netns)"
   in_ns "n$n" "$work/bin/bagpipe-rest-attach" --config-file "$work/bgp$n.conf" --attach \
-    --network-type evpn --vpn-instance-id net1 --port "tap$n" --mac "52:54:00:00:00:0$n" --ip "10.0.0.$n" --rt 64512:100
-  in_ns "n$n" "$work/bin/bagpipe-rest-attach" --config-file "$work/bgp$n.conf" --attach \
-    --network-type ipvpn --vpn-instance-id net2 --port "tapv$n" --mac "52:54:00:00:01:0$n" --ip "10.1.0.$n" --rt 64512:200
+    --network-type evpn --vpn-instance-id demo --rt 64512:100 \
+    --port "netns:tap-vm$n" --netns "$pfx-vm$n" --ip "10.0.0.$n/24"
 done
-sleep 1
+
+echo
+echo "== ping from VM 1 (node n1) to VM 2 (node n2), through VXLAN"
+ok=0
+for _ in $(seq 20); do
+  if ip netns exec "$pfx-vm1" ping -c 1 -W 1 10.0.0.2 >/dev/null 2>&1; then ok=1; break; fi
+  sleep 0.2
+done
+ip netns exec "$pfx-vm1" ping -c 3 -i 0.3 10.0.0.2 || ok=0
 
 for n in 1 2; do
   echo
   echo "================ looking glass of node n$n ================"
   lg "$n" summary
-  echo "---- E-VPN instance: routes received and what the dataplane holds"
-  lg "$n" vpns instances net1 best_routes
-  lg "$n" vpns instances net1 dataplane
-  echo "---- IP VPN instance"
-  lg "$n" vpns instances net2 best_routes
-  lg "$n" vpns instances net2 dataplane
+  echo "---- E-VPN instance 'demo': best routes (learned from the other node)"
+  lg "$n" vpns instances demo best_routes
+  echo "---- E-VPN instance 'demo': dataplane (bridge, VXLAN device, FDB and ARP entries installed)"
+  lg "$n" vpns instances demo dataplane
 done
 echo
-echo "Demo done: each node learned the other's E-VPN and IP VPN routes through the route reflector."
+if [ "$ok" = 1 ]; then
+  echo "Demo done: the two VMs, on two nodes, pinged each other through the E-VPN."
+else
+  echo "Demo FAILED: no ping answer. Logs: n1, n2:"; cat "$work/n1.log" "$work/n2.log"; exit 1
+fi

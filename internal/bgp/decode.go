@@ -19,8 +19,9 @@ type decoder struct {
 	routerID netip.Addr
 	families familySet // routes of other families are ignored
 
-	scratch route.Attrs  // attributes being decoded (slices reused)
-	last    *route.Attrs // attributes of the last advertisement
+	scratch route.Attrs   // attributes being decoded (slices reused)
+	last    *route.Attrs  // attributes of the last advertisement
+	events  []route.Event // backing array of decoded.events, reused
 }
 
 // intern returns attributes identical to a: the previous UPDATE's when
@@ -58,9 +59,9 @@ func cloneOrNil[T any](s []T) []T {
 
 // decoded is the result of one UPDATE.
 type decoded struct {
-	events     []route.Event
-	ownDropped int // advertisements with our ORIGINATOR_ID, turned into withdrawals
-	ignored    int // NLRIs of families or types we do not handle
+	events     []route.Event // valid until the next UPDATE is decoded
+	ownDropped int           // advertisements with our ORIGINATOR_ID, turned into withdrawals
+	ignored    int           // NLRIs of families or types we do not handle
 }
 
 // update converts u. Every MP_REACH and MP_UNREACH NLRI becomes one event;
@@ -111,7 +112,8 @@ func (d *decoder) update(u *bgp.BGPUpdate, asWithdraw bool) decoded {
 	}
 	// One allocation for all the routes of the UPDATE.
 	routes := make([]route.Route, 0, n)
-	res.events = make([]route.Event, 0, n)
+	res.events = d.events[:0] // scratch: the session copies the events at once
+	defer func() { d.events = res.events[:0] }()
 	add := func(kind route.EventKind, r route.Route) {
 		routes = append(routes, r)
 		res.events = append(res.events, route.Event{Kind: kind, Route: &routes[len(routes)-1]})

@@ -122,7 +122,7 @@ func newDriver(dc *config.DataplaneConfig, log *slog.Logger) (dataplane.Driver, 
 			return ovs.New(c, log), nil
 		}
 	}
-	return nil, fmt.Errorf("[%s] dataplane_driver = %s: this driver is not available in this version (available: dummy)",
+	return nil, fmt.Errorf("[%s] dataplane_driver = %s: this driver is not available in this version (available: dummy, and linux for E-VPN, ovs for IP VPN)",
 		dc.VPNType.Section(), dc.DriverName)
 }
 

@@ -7,8 +7,13 @@
 //
 //   - The bridge: the existing bridge named by the attachment's "linuxbr"
 //     (never created, never deleted, ports never moved), or a bridge of
-//     ours, created with STP off, no IPv6 link-local address, and deleted
-//     with the instance.
+//     ours, created with STP off, no IPv6 link-local address and a MAC of
+//     its own, and deleted with the instance. (A bridge left to take the
+//     lowest MAC of its ports changes address as ports come and go, and
+//     the kernel then flushes all its neighbour entries, permanent ones
+//     included; for the same reason our VXLAN devices get a MAC starting
+//     with fe:, so that adding or removing them never changes the address
+//     of a linuxbr bridge.)
 //   - The VXLAN device, enslaved to the bridge: VNI = the instance label,
 //     local address = the dataplane local address, destination UDP port
 //     vxlan_dst_port (4789 by default; 0 or empty: kernel default), no

@@ -187,6 +187,15 @@ func TestTwoNodes(t *testing.T) {
 		fmt.Sprintf("00:00:00:00:00:00 dev %s dst %s vni 200 self", vx.Name, b.IP()))
 	wantList(t, "FDB of A's VM port", fdb(t, a, vmA.HostIf), fmt.Sprintf("%s dev %s master", vmA.MAC, vmA.HostIf))
 	wantList(t, "neighbours of A's bridge", neighbours(t, a, br.Name), "10.0.0.2 "+vmB.MAC.String())
+	// Ports coming and going do not change the bridge's MAC, which would
+	// make the kernel flush its neighbour entries.
+	low, err := a.AddVM(testfabric.VMConfig{Name: "a9", Addr: netip.MustParsePrefix("10.0.0.9/24"), MTU: 1450})
+	must(t, err)
+	must(t, a.Netlink().LinkSetHardwareAddr(mustLink(t, a.Netlink(), low.HostIf), net.HardwareAddr{2, 0, 0, 0, 0, 1}))
+	lowEP := dataplane.Endpoint{MAC: route.MAC{2, 0, 0, 0, 0, 9}, Port: &dataplane.LocalPort{LinuxIf: low.HostIf}}
+	must(t, ia.VIFPlugged(ctx, lowEP))
+	must(t, ia.VIFUnplugged(ctx, lowEP, true))
+	wantList(t, "neighbours of A's bridge after a port came and went", neighbours(t, a, br.Name), "10.0.0.2 "+vmB.MAC.String())
 	if v := lg(ia); v["linux_bridge"] != br.Name || v["vxlan_if"] != vx.Name || v["mtu"] != 1450 {
 		t.Errorf("looking glass: %v", v)
 	}
@@ -348,6 +357,7 @@ func TestLinuxBridgeGiven(t *testing.T) {
 	}
 	d := newDriver(t, n, false)
 	vm := addVM(t, n, "v1", "10.0.0.1/24")
+	must(t, h.LinkSetHardwareAddr(mustLink(t, h, vm.HostIf), net.HardwareAddr{2, 0, 0, 0, 0, 1}))
 	must(t, h.LinkSetMaster(mustLink(t, h, vm.HostIf), mustLink(t, h, "brq1")))
 
 	inst := newInstance(t, d, 1, "net1", 100, "brq1")
@@ -417,6 +427,7 @@ func TestResetState(t *testing.T) {
 	// flushes the neighbours of a bridge that loses its last port: give it
 	// one more.)
 	vm := addVM(t, n, "v1", "10.0.0.1/24")
+	must(t, h.LinkSetHardwareAddr(mustLink(t, h, vm.HostIf), net.HardwareAddr{2, 0, 0, 0, 0, 1}))
 	must(t, h.LinkSetMaster(mustLink(t, h, vm.HostIf), mustLink(t, h, "brq1")))
 	must(t, h.NeighSet(&netlink.Neigh{LinkIndex: mustLink(t, h, "brq1").Attrs().Index, Family: netlink.FAMILY_V4,
 		State: netlink.NUD_PERMANENT, IP: net.ParseIP("10.0.0.9"), HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, 9}}))

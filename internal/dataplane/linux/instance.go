@@ -2,6 +2,7 @@ package linux
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -110,7 +111,10 @@ func (i *Instance) create() (err error) {
 		return err
 	}
 	if br == nil {
-		b := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: bname}}
+		// A MAC of our own: a bridge left to pick the lowest MAC of its
+		// ports changes address when ports come and go, and the kernel
+		// then flushes its neighbour entries, permanent ones included.
+		b := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: bname, HardwareAddr: randomMAC(0x02)}}
 		if err := nl.LinkAdd(b); err != nil {
 			return fmt.Errorf("creating bridge %s: %w", bname, err)
 		}
@@ -134,7 +138,10 @@ func (i *Instance) create() (err error) {
 			"local_address", d.cfg.LocalAddress.String(), "mtu", mtu)
 	}
 	vx := &netlink.Vxlan{
-		LinkAttrs: netlink.LinkAttrs{Name: vname, MTU: mtu},
+		// fe:..., above any usual port MAC: adding or removing our port
+		// never changes the address of a linuxbr bridge (which would
+		// flush its neighbour entries).
+		LinkAttrs: netlink.LinkAttrs{Name: vname, MTU: mtu, HardwareAddr: randomMAC(0xfe)},
 		VxlanId:   int(i.cfg.Label),
 		SrcAddr:   d.cfg.LocalAddress.AsSlice(),
 		Learning:  false,
@@ -182,6 +189,15 @@ func (i *Instance) vxlanPortOf(br netlink.Link) netlink.Link {
 		}
 	}
 	return nil
+}
+
+// randomMAC returns a random unicast MAC starting with first (which must
+// be a locally administered unicast byte).
+func randomMAC(first byte) net.HardwareAddr {
+	m := make(net.HardwareAddr, 6)
+	_, _ = rand.Read(m)
+	m[0] = first
+	return m
 }
 
 func hw(m route.MAC) net.HardwareAddr { return net.HardwareAddr(m[:]) }
