@@ -180,6 +180,10 @@ func (inst *Instance) stop(ctx context.Context) {
 	}
 }
 
+// maxReusedOps bounds the dataplane operations array an instance keeps
+// between batches.
+const maxReusedOps = 4096
+
 func (inst *Instance) run(ctx context.Context) {
 	defer close(inst.done)
 	for {
@@ -197,14 +201,16 @@ func (inst *Instance) run(ctx context.Context) {
 		inst.trMu.Unlock()
 		inst.runOps(ctx, ops)
 		inst.unprocessed.Add(-int64(len(events)))
-		// Reuse the operations' array for the next batch (a batch of
-		// thousands of routes would otherwise grow a new one each time).
-		clear(ops)
-		inst.trMu.Lock()
-		if inst.pendingOp == nil {
-			inst.pendingOp = ops[:0]
+		// Reuse the operations' array for the next batch (growing a new
+		// one each time costs), unless a burst made it large.
+		if cap(ops) <= maxReusedOps {
+			clear(ops)
+			inst.trMu.Lock()
+			if inst.pendingOp == nil {
+				inst.pendingOp = ops[:0]
+			}
+			inst.trMu.Unlock()
 		}
-		inst.trMu.Unlock()
 	}
 }
 
