@@ -92,14 +92,18 @@ func quickConfig() *config {
 	c.repeat = 1
 	c.plot = ""
 	c.markdown = ""
+	c.outDir = "bench/out/quick"
 	return c
 }
 
 func (c *config) flags(fs *flag.FlagSet) {
-	fs.BoolFunc("quick", "quick mode (CI): N=1,000, few ports, ours only, no plot", func(string) error {
+	fs.BoolFunc("quick", "quick mode (CI): N=1,000, few ports, ours only, no plot; results under bench/out/quick", func(string) error {
 		out, ours := c.outDir, c.oursBin
 		*c = *quickConfig()
-		c.outDir, c.oursBin = out, ours
+		if out != defaultConfig().outDir {
+			c.outDir = out // given before -quick
+		}
+		c.oursBin = ours
 		return nil
 	})
 	fs.StringVar(&c.scenarios, "scenarios", c.scenarios, "scenarios to run: all, or a list of ingest,attach,adv,rtc,convergence")

@@ -67,7 +67,7 @@ func runConvergence(ctx context.Context, cfg *config, dir string) *convergenceRe
 		switch {
 		case strings.HasPrefix(line, "BenchmarkConvergence"):
 			r.Metrics = benchMetrics(line)
-		case strings.HasPrefix(line, "convergence_test.go:"):
+		case strings.HasPrefix(line, "convergence_test.go:") && (strings.Contains(line, "->") || strings.Contains(line, "route reflector")):
 			r.Log = append(r.Log, line[strings.IndexByte(line, ' ')+1:])
 		}
 	}

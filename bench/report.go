@@ -44,11 +44,8 @@ func (t *table) markdown(w io.Writer) {
 	for _, r := range t.rows {
 		fmt.Fprintf(w, "| %s |\n", strings.Join(r, " | "))
 	}
-	if len(t.notes) > 0 {
-		fmt.Fprintln(w)
-		for _, n := range t.notes {
-			fmt.Fprintf(w, "%s\n", n)
-		}
+	for _, n := range t.notes {
+		fmt.Fprintf(w, "\n%s\n", n)
 	}
 }
 

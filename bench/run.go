@@ -87,15 +87,14 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 			return err
 		}
 	}
-	if cfg.has("attach") {
-		for _, im := range impls {
+	// Ours first, then the reference, for the same reason as above.
+	for _, im := range impls {
+		if cfg.has("attach") {
 			fmt.Fprintf(out, "  attach/detach %s ...\n", im.name)
 			r := runAttach(ctx, fe, im, cfg, filepath.Join(work, "attach-"+im.name))
 			res.Attach = append(res.Attach, r...)
 		}
-	}
-	if cfg.has("adv") {
-		for _, im := range impls {
+		if cfg.has("adv") {
 			fmt.Fprintf(out, "  advertisement latency %s ...\n", im.name)
 			res.Adv = append(res.Adv, runAdv(ctx, fe, im, cfg, filepath.Join(work, "adv-"+im.name)))
 		}
@@ -172,73 +171,88 @@ func output(cfg *config, res *results, out io.Writer) error {
 	return nil
 }
 
-// runIngestAll runs scenarios 1 and 2 for every size, family and packing;
-// each feed is encoded once and sent to both implementations.
+// runIngestAll runs scenarios 1 and 2 for every size, family and packing:
+// ours first, then the reference (its runs leave hundreds of MB of logs
+// and a warm machine behind). A feed is encoded once and its bytes sent to
+// both implementations (feeds sent to both are kept in between).
 func runIngestAll(ctx context.Context, cfg *config, fe *feeder, impls []impl, work string, res *results, out io.Writer) error {
 	sizes := append(append(intList{}, cfg.sizes...), cfg.oursSizes...)
 	oursOnly := map[int]bool{}
 	for _, n := range cfg.oursSizes {
 		oursOnly[n] = true
 	}
-	verifyMax := cfg.verifyMax
-	for _, n := range sizes {
-		for _, f := range []family{famEVPN, famVPNv4} {
-			for _, p := range []packing{onePerUpdate, packed} {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				if !inList(cfg.runs, runName(f, p)) {
-					continue
-				}
-				fd, err := buildFeed(f, p, n)
-				if err != nil {
-					return err
-				}
-				for _, im := range impls {
-					if im.name != "ours" && (oursOnly[n] || !cfg.refRuns(f, p, n)) {
+	type feedKey struct {
+		f family
+		p packing
+		n int
+	}
+	kept := map[feedKey]*feed{}
+	for _, im := range impls {
+		for _, n := range sizes {
+			for _, f := range []family{famEVPN, famVPNv4} {
+				for _, p := range []packing{onePerUpdate, packed} {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					if !inList(cfg.runs, runName(f, p)) {
 						continue
 					}
-					o := ingestOpts{timeout: cfg.timeout, verifyMax: verifyMax, withdraw: !cfg.noWithdraw}
-					if os.Getenv(pprofEnv) != "" {
-						o.heapProfile = filepath.Join(cfg.outDir, fmt.Sprintf("heap-%s-%d.prof", runName(f, p), n))
+					refToo := !oursOnly[n] && cfg.refRuns(f, p, n)
+					if im.name != "ours" && !refToo {
+						continue
 					}
+					k := feedKey{f, p, n}
+					fd := kept[k]
+					if fd == nil {
+						var err error
+						if fd, err = buildFeed(f, p, n); err != nil {
+							return err
+						}
+						if refToo && len(impls) > 1 {
+							kept[k] = fd
+						}
+					}
+					res.Ingest = append(res.Ingest, ingestOne(ctx, cfg, fe, im, fd, work, out))
 					if im.name != "ours" {
-						o.verifyMax = min(verifyMax, 10000) // its best_routes at 100k takes minutes
-					} else {
-						o.timeout = max(o.timeout, 5*time.Minute)
+						delete(kept, k)
 					}
-					fmt.Fprintf(out, "  ingest %-9s %-5s %-8s N=%-7d ... ", im.name, f, p, n)
-					repeat := 1
-					if im.name == "ours" && n <= cfg.repeatMax {
-						repeat = max(cfg.repeat, 1)
-					}
-					r := runIngestMedian(repeat, func(i int) ingestResult {
-						return runIngest(ctx, fe, im, fd, o, runDir(work, "ingest", im.name, f, p, n, i))
-					})
-					res.Ingest = append(res.Ingest, r)
-					switch {
-					case r.Err != "":
-						fmt.Fprintf(out, "error: %s\n", r.Err)
-					case !r.Complete:
-						fmt.Fprintf(out, "bounded: %d routes in %.0f s\n", r.Reached, r.Seconds)
-					default:
-						fmt.Fprintf(out, "%.3f s, %.0f routes/s, %.0f B/route, withdrawal %.3f s\n", r.Seconds, r.Rate, r.PerRoute, r.WdSeconds)
-					}
+					runtime.GC() // feeds of 1M routes are 100 MB
 				}
-				runtime.GC() // feeds of 1M routes are 100 MB
 			}
 		}
 	}
 	return nil
 }
 
-// commandLine is how the bench was started, as a user would type it.
-func commandLine() string {
-	args := os.Args[1:]
-	if strings.HasSuffix(os.Args[0], ".test") {
-		return "go test ./bench (quick mode)"
+// ingestOne runs one implementation on one feed (repeated for ours).
+func ingestOne(ctx context.Context, cfg *config, fe *feeder, im impl, fd *feed, work string, out io.Writer) ingestResult {
+	f, p, n := fd.fam, fd.pack, fd.n
+	o := ingestOpts{timeout: cfg.timeout, verifyMax: cfg.verifyMax, withdraw: !cfg.noWithdraw}
+	if os.Getenv(pprofEnv) != "" {
+		o.heapProfile = filepath.Join(cfg.outDir, fmt.Sprintf("heap-%s-%d.prof", runName(f, p), n))
 	}
-	return strings.TrimSpace("go run ./bench " + strings.Join(args, " "))
+	if im.name != "ours" {
+		o.verifyMax = min(cfg.verifyMax, 10000) // its best_routes at 100k takes minutes
+	} else {
+		o.timeout = max(o.timeout, 5*time.Minute)
+	}
+	fmt.Fprintf(out, "  ingest %-9s %-5s %-8s N=%-7d ... ", im.name, f, p, n)
+	repeat := 1
+	if im.name == "ours" && n <= cfg.repeatMax {
+		repeat = max(cfg.repeat, 1)
+	}
+	r := runIngestMedian(repeat, func(i int) ingestResult {
+		return runIngest(ctx, fe, im, fd, o, runDir(work, "ingest", im.name, f, p, n, i))
+	})
+	switch {
+	case r.Err != "":
+		fmt.Fprintf(out, "error: %s\n", r.Err)
+	case !r.Complete:
+		fmt.Fprintf(out, "bounded: %d routes in %.0f s\n", r.Reached, r.Seconds)
+	default:
+		fmt.Fprintf(out, "%.3f s, %.0f routes/s, %.0f B/route, withdrawal %.3f s\n", r.Seconds, r.Rate, r.PerRoute, r.WdSeconds)
+	}
+	return r
 }
 
 // runIngestMedian runs an ingestion repeat times (fresh daemons) and keeps
@@ -338,7 +352,8 @@ func describeMachine() machine {
 			}
 		}
 	}
-	if b, err := exec.Command("python3", "--version").Output(); err == nil {
+	// The reference's interpreter (its shebang), not the first python3 in PATH.
+	if b, err := exec.Command("/usr/bin/python3", "--version").Output(); err == nil {
 		m.Python = strings.TrimSpace(string(b))
 	}
 	if b, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", "python3-networking-bagpipe").Output(); err == nil {
@@ -355,4 +370,12 @@ func readResults(dir string) (*results, error) {
 	}
 	var r results
 	return &r, json.Unmarshal(b, &r)
+}
+
+// commandLine is how the bench was started, as a user would type it.
+func commandLine() string {
+	if strings.HasSuffix(os.Args[0], ".test") {
+		return "go test ./bench (quick mode)"
+	}
+	return strings.TrimSpace("go run ./bench " + strings.Join(os.Args[1:], " "))
 }
