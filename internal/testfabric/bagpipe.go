@@ -55,7 +55,9 @@ type BagpipeConfig struct {
 	IPVPN     string // dataplane driver, default dummy
 	EVPN      string // dataplane driver, default dummy
 	Debug     bool
-	ExtraConf string // appended to bgp.conf
+	IPVPNConf string   // extra lines of the [DATAPLANE_DRIVER_IPVPN] section
+	ExtraConf string   // appended to bgp.conf
+	Env       []string // extra environment of the daemon (e.g. OVS_RUNDIR)
 }
 
 // Bagpipe is a bagpipe-bgp daemon running on a node.
@@ -104,10 +106,10 @@ port = %d
 
 [DATAPLANE_DRIVER_IPVPN]
 dataplane_driver = %s
-
+%s
 [DATAPLANE_DRIVER_EVPN]
 dataplane_driver = %s
-%s`, cfg.Debug, node.IP(), strings.Join(peers, ","), cfg.AS, cfg.RTC, cfg.APIPort, cfg.IPVPN, cfg.EVPN, cfg.ExtraConf)
+%s`, cfg.Debug, node.IP(), strings.Join(peers, ","), cfg.AS, cfg.RTC, cfg.APIPort, cfg.IPVPN, cfg.IPVPNConf, cfg.EVPN, cfg.ExtraConf)
 	path := filepath.Join(t.TempDir(), "bgp.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -127,7 +129,11 @@ dataplane_driver = %s
 }
 
 func (b *Bagpipe) start() error {
-	p, err := b.node.Start(Binary(b.t, "bagpipe-bgp"), "--config-file", b.conf)
+	cmd := exec.Command(Binary(b.t, "bagpipe-bgp"), "--config-file", b.conf)
+	if len(b.cfg.Env) > 0 {
+		cmd.Env = append(os.Environ(), b.cfg.Env...)
+	}
+	p, err := b.node.StartCmd("bagpipe-bgp", cmd)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -196,80 +195,20 @@ func (o *OVS) run(ctx context.Context, name string, args ...string) (string, err
 }
 
 // StartBagpipeOVS is StartBagpipe for a node running its own OVS: the
-// daemon is told where the OVS sockets are (OVS_RUNDIR) and the IP VPN
-// driver defaults to ovs on the OVS bridge.
+// daemon is told where the OVS sockets are (OVS_RUNDIR), the IP VPN driver
+// defaults to ovs on the OVS bridge, and cfg.ExtraConf goes into the IP VPN
+// section. The daemon is stopped before its OVS.
 func StartBagpipeOVS(t testing.TB, n *Node, cfg BagpipeConfig, o *OVS) *Bagpipe {
 	t.Helper()
-	if cfg.AS == 0 {
-		cfg.AS = 64512
-	}
-	if cfg.APIPort == 0 {
-		cfg.APIPort = 8082
-	}
 	if cfg.IPVPN == "" {
 		cfg.IPVPN = "ovs"
 	}
-	if cfg.EVPN == "" {
-		cfg.EVPN = "dummy"
-	}
-	peers := make([]string, len(cfg.Peers))
-	for i, p := range cfg.Peers {
-		peers[i] = p.String()
-	}
-	conf := fmt.Sprintf(`[DEFAULT]
-debug = %v
-
-[BGP]
-local_address = %s
-peers = %s
-my_as = %d
-enable_rtc = %v
-
-[API]
-host = 127.0.0.1
-port = %d
-
-[DATAPLANE_DRIVER_IPVPN]
-dataplane_driver = %s
-ovs_bridge = %s
-%s
-[DATAPLANE_DRIVER_EVPN]
-dataplane_driver = %s
-`, cfg.Debug, n.IP(), strings.Join(peers, ","), cfg.AS, cfg.RTC, cfg.APIPort, cfg.IPVPN, o.Bridge, cfg.ExtraConf, cfg.EVPN)
-	path := filepath.Join(t.TempDir(), "bgp.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	b := &Bagpipe{
-		t: t, node: n, cfg: cfg, conf: path,
-		baseURL: fmt.Sprintf("http://127.0.0.1:%d", cfg.APIPort),
-	}
-	b.client = &http.Client{
-		Timeout:   10 * time.Second,
-		Transport: &http.Transport{DialContext: n.DialContext, DisableKeepAlives: true},
-	}
-	cmd := exec.Command(Binary(t, "bagpipe-bgp"), "--config-file", path)
-	cmd.Env = append(os.Environ(), o.Env()...)
-	p, err := n.StartCmd("bagpipe-bgp", cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.proc = p
-	// Stop the daemon before its OVS (cleanups run last-in first-out).
-	t.Cleanup(func() { _ = p.Stop(5 * time.Second) })
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	err = poll(ctx, 50*time.Millisecond, func() (bool, error) {
-		if p.Exited() {
-			stdout, stderr := p.Output()
-			return false, fmt.Errorf("bagpipe-bgp on %s exited: %v\n%s%s", n, p.Err(), stdout, stderr)
-		}
-		_, err := b.Ping()
-		return err == nil, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg.IPVPNConf = "ovs_bridge = " + o.Bridge + "\n" + cfg.IPVPNConf + cfg.ExtraConf
+	cfg.ExtraConf = ""
+	cfg.Env = append(cfg.Env, o.Env()...)
+	b := StartBagpipe(t, n, cfg)
+	// Cleanups run last-in first-out: this one runs before the OVS's.
+	t.Cleanup(func() { _ = b.proc.Stop(5 * time.Second) })
 	return b
 }
 
