@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bagpipe/internal/testfabric"
 	"bytes"
 	"context"
 	"os"
@@ -13,7 +14,7 @@ import (
 // find what it expects. It asserts no timing.
 func TestQuick(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("the bench runs as root (daemons on loopback addresses other than 127.0.0.1)")
+		testfabric.SkipUnlessStrict(t, "the bench runs as root (daemons on loopback addresses other than 127.0.0.1)")
 	}
 	cfg := quickConfig()
 	cfg.outDir = t.TempDir()

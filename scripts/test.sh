@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 export PATH="/usr/local/go/bin:$PATH" GOTOOLCHAIN=auto
+# Tests that would skip for a missing package or privilege fail instead.
+export BAGPIPE_TESTFABRIC_STRICT=1
 
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then

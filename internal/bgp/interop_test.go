@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"bagpipe/internal/testfabric"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -39,11 +40,11 @@ func freePort(t *testing.T, ip string) uint16 {
 func startGobgpd(t *testing.T) *gobgpd {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("interop test: needs root (gobgpd binds loopback addresses and ports as configured)")
+		testfabric.SkipUnlessStrict(t, "interop test: needs root (gobgpd binds loopback addresses and ports as configured)")
 	}
 	for _, bin := range []string{"gobgpd", "gobgp"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("interop test: %s not installed (Debian package gobgpd)", bin)
+			testfabric.SkipUnlessStrict(t, "interop test: "+bin+" not installed (Debian package gobgpd)")
 		}
 	}
 	g := &gobgpd{t: t, bgpPort: freePort(t, fakeIP.String()), apiPort: freePort(t, fakeIP.String())}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bagpipe/internal/testfabric"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -643,7 +644,7 @@ func TestInstalledSamples(t *testing.T) {
 		return filepath.Base(p) == "rootwrap.conf" || filepath.Base(p) == "bgp.conf"
 	})
 	if len(samples) == 0 {
-		t.Skip("no sample configuration installed in /etc/bagpipe-bgp")
+		testfabric.SkipUnlessStrict(t, "no sample configuration installed in /etc/bagpipe-bgp (Debian package python3-networking-bagpipe)")
 	}
 	var flags Flags
 	for _, p := range samples {

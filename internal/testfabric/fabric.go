@@ -127,8 +127,19 @@ func NewFabric(t testing.TB, opts Options) *Fabric {
 func RequireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("requires root: creates network namespaces")
+		SkipUnlessStrict(t, "requires root: creates network namespaces")
 	}
+}
+
+// SkipUnlessStrict skips the test with reason, or fails it when StrictEnv
+// is 1: CI sets it, so that a missing package or privilege can never turn a
+// test into a silent pass there.
+func SkipUnlessStrict(t testing.TB, reason string) {
+	t.Helper()
+	if os.Getenv(StrictEnv) == "1" {
+		t.Fatal(reason + " (" + StrictEnv + "=1: not skipping)")
+	}
+	t.Skip(reason)
 }
 
 // requireBinary returns the path of an executable, skipping the test (or
@@ -146,11 +157,7 @@ func requireBinary(t testing.TB, candidates ...string) string {
 			return p
 		}
 	}
-	msg := fmt.Sprintf("testfabric: none of %v found (install the Debian packages gobgpd / frr)", candidates)
-	if os.Getenv(StrictEnv) == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	SkipUnlessStrict(t, fmt.Sprintf("testfabric: none of %v found (install the Debian packages gobgpd / frr)", candidates))
 	return ""
 }
 

@@ -1,6 +1,7 @@
 package vpn
 
 import (
+	"bagpipe/internal/testfabric"
 	"context"
 	"errors"
 	"net/http"
@@ -20,7 +21,7 @@ import (
 func inNewNetns(t *testing.T, fn func()) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("requires root: creates a network namespace and veth pairs")
+		testfabric.SkipUnlessStrict(t, "requires root: creates a network namespace and veth pairs")
 	}
 	done := make(chan struct{})
 	go func() {

@@ -1,6 +1,7 @@
 package ovs
 
 import (
+	"bagpipe/internal/testfabric"
 	"encoding/hex"
 	"net"
 	"net/netip"
@@ -162,10 +163,7 @@ func TestBuckets(t *testing.T) {
 func TestWireEncoding(t *testing.T) {
 	ofctl, err := exec.LookPath("ovs-ofctl")
 	if err != nil {
-		if os.Getenv("BAGPIPE_TESTFABRIC_STRICT") == "1" {
-			t.Fatal("ovs-ofctl not found (install openvswitch-common)")
-		}
-		t.Skip("ovs-ofctl not found")
+		testfabric.SkipUnlessStrict(t, "ovs-ofctl not found (install openvswitch-common)")
 	}
 	pl := grePipeline()
 	pl.proxyARP, pl.vxlan, pl.vxlanPort = true, true, 5
