@@ -5,6 +5,7 @@ package dataplane
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 
 	"bagpipe/internal/route"
@@ -157,8 +158,16 @@ type IPVPNDriver interface {
 	NewIPVPNInstance(ctx context.Context, cfg InstanceConfig) (IPVPNInstance, error)
 }
 
-// IPVPNInstance is the dataplane of a VRF. Traffic classifiers (Flowspec
-// redirection) come with the traffic steering work.
+// IPVPNInstance is the dataplane of a VRF.
 type IPVPNInstance interface {
 	Instance
+	// AddClassifier sends the VRF's traffic matching c into the VRF whose
+	// instance id is redirectTo (Flowspec redirect-to-VRF, spec §6.8, §7.4).
+	// Adding the same classifier again replaces its redirection.
+	AddClassifier(ctx context.Context, c route.Classifier, redirectTo uint32) error
+	// RemoveClassifier removes what AddClassifier installed for c.
+	RemoveClassifier(ctx context.Context, c route.Classifier) error
 }
+
+// ErrNotSupported is returned by drivers for an operation they cannot do.
+var ErrNotSupported = errors.New("not supported by this dataplane driver")

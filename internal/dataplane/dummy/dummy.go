@@ -286,3 +286,14 @@ func (i *Instance) LookingGlass() map[string]any {
 	slices.Sort(ports)
 	return map[string]any{"plugged": ports, "remotes": i.Remotes(), "flooding": i.Flooding()}
 }
+
+// AddClassifier implements dataplane.IPVPNInstance. The reference's dummy
+// driver does not implement classifiers (spec §7.1).
+func (i *Instance) AddClassifier(context.Context, route.Classifier, uint32) error {
+	return dataplane.ErrNotSupported
+}
+
+// RemoveClassifier implements dataplane.IPVPNInstance.
+func (i *Instance) RemoveClassifier(context.Context, route.Classifier) error {
+	return dataplane.ErrNotSupported
+}

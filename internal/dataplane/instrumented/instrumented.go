@@ -22,26 +22,29 @@ import (
 // Operation names, as reported to the Observer (the names of the
 // reference's driver methods, shortened).
 const (
-	OpResetState      = "reset_state"
-	OpInitialize      = "initialize"
-	OpNewInstance     = "new_instance"
-	OpVIFPlugged      = "vif_plugged"
-	OpVIFUnplugged    = "vif_unplugged"
-	OpSetupRemote     = "setup_remote"
-	OpRemoveRemote    = "remove_remote"
-	OpUpdateFallback  = "update_fallback"
-	OpCleanup         = "cleanup"
-	OpAddBUM          = "add_bum"
-	OpRemoveBUM       = "remove_bum"
-	OpSetGatewayPort  = "set_gateway_port"
-	OpGatewayPortDown = "gateway_port_down"
+	OpResetState       = "reset_state"
+	OpInitialize       = "initialize"
+	OpNewInstance      = "new_instance"
+	OpVIFPlugged       = "vif_plugged"
+	OpVIFUnplugged     = "vif_unplugged"
+	OpSetupRemote      = "setup_remote"
+	OpRemoveRemote     = "remove_remote"
+	OpUpdateFallback   = "update_fallback"
+	OpCleanup          = "cleanup"
+	OpAddBUM           = "add_bum"
+	OpRemoveBUM        = "remove_bum"
+	OpSetGatewayPort   = "set_gateway_port"
+	OpGatewayPortDown  = "gateway_port_down"
+	OpAddClassifier    = "add_classifier"
+	OpRemoveClassifier = "remove_classifier"
 )
 
 // Operations lists every operation name.
 var Operations = []string{
 	OpResetState, OpInitialize, OpNewInstance, OpVIFPlugged, OpVIFUnplugged,
 	OpSetupRemote, OpRemoveRemote, OpUpdateFallback, OpCleanup, OpAddBUM,
-	OpRemoveBUM, OpSetGatewayPort, OpGatewayPortDown,
+	OpRemoveBUM, OpSetGatewayPort, OpGatewayPortDown, OpAddClassifier,
+	OpRemoveClassifier,
 }
 
 // Observer is told about each dataplane call once it returns. It is called
@@ -148,7 +151,7 @@ func (d *ipvpnDriver) NewIPVPNInstance(ctx context.Context, cfg dataplane.Instan
 	if d.observe(OpNewInstance, start, err) != nil {
 		return nil, err
 	}
-	return &Instance{inner: inst, d: d.Driver}, nil
+	return &ipvpnInstance{Instance: Instance{inner: inst, d: d.Driver}, ipvpn: inst}, nil
 }
 
 // bothDriver serves both VPN types (its methods come from both halves;
@@ -249,11 +252,28 @@ func (i *evpnInstance) GatewayPortDown(ctx context.Context, linuxIf string) erro
 	return i.d.observe(OpGatewayPortDown, start, i.evpn.GatewayPortDown(ctx, linuxIf))
 }
 
+type ipvpnInstance struct {
+	Instance
+	ipvpn dataplane.IPVPNInstance
+}
+
+// AddClassifier implements dataplane.IPVPNInstance.
+func (i *ipvpnInstance) AddClassifier(ctx context.Context, c route.Classifier, redirectTo uint32) error {
+	start := time.Now()
+	return i.d.observe(OpAddClassifier, start, i.ipvpn.AddClassifier(ctx, c, redirectTo))
+}
+
+// RemoveClassifier implements dataplane.IPVPNInstance.
+func (i *ipvpnInstance) RemoveClassifier(ctx context.Context, c route.Classifier) error {
+	start := time.Now()
+	return i.d.observe(OpRemoveClassifier, start, i.ipvpn.RemoveClassifier(ctx, c))
+}
+
 var (
 	_ dataplane.EVPNDriver    = (*evpnDriver)(nil)
 	_ dataplane.IPVPNDriver   = (*ipvpnDriver)(nil)
 	_ dataplane.EVPNDriver    = (*bothDriver)(nil)
 	_ dataplane.IPVPNDriver   = (*bothDriver)(nil)
-	_ dataplane.IPVPNInstance = (*Instance)(nil)
+	_ dataplane.IPVPNInstance = (*ipvpnInstance)(nil)
 	_ dataplane.EVPNInstance  = (*evpnInstance)(nil)
 )

@@ -131,10 +131,18 @@ func TestWrapKeepsInterfacesAndReportsCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := vrf.(*Instance).Unwrap().(*dummy.Instance); !ok {
-		t.Errorf("instance Unwrap gives %T", vrf.(*Instance).Unwrap())
+	u, ok := vrf.(interface{ Unwrap() dataplane.Instance })
+	if !ok {
+		t.Fatalf("wrapped instance %T has no Unwrap", vrf)
 	}
-	if got := rec.take(); len(got) != 1 || got[0] != (call{dataplane.IPVPN, "DummyDataplaneDriver", OpNewInstance, false}) {
+	if _, ok := u.Unwrap().(*dummy.Instance); !ok {
+		t.Errorf("instance Unwrap gives %T", u.Unwrap())
+	}
+	if err := vrf.AddClassifier(ctx, route.Classifier{Protocol: 6}, 3); err != dataplane.ErrNotSupported {
+		t.Errorf("dummy AddClassifier through the wrapper: %v", err)
+	}
+	if got := rec.take(); len(got) != 2 || got[0] != (call{dataplane.IPVPN, "DummyDataplaneDriver", OpNewInstance, false}) ||
+		got[1] != (call{dataplane.IPVPN, "DummyDataplaneDriver", OpAddClassifier, true}) {
 		t.Errorf("IP VPN calls: %+v", got)
 	}
 }
