@@ -51,6 +51,8 @@ type peer struct {
 	idle     State     // state when no connection is in progress: Idle or Active
 	failures int       // connection attempts failed in a row
 	retryAt  time.Time // next connection attempt (zero: none planned)
+	sp       *Speaker
+	everUp   bool // guarded by sp.mu
 }
 
 // peerState is the part of the status written by the goroutines.
@@ -77,6 +79,7 @@ func newPeer(sp *Speaker, addr netip.Addr) *peer {
 		out:      newOutQueue(),
 		st:       peerState{since: time.Now()},
 		conns:    map[*conn]struct{}{},
+		sp:       sp,
 	}
 }
 
@@ -316,6 +319,9 @@ func (p *peer) setState(s State) {
 	}
 	p.st.prev, p.st.state, p.st.since = old, s, time.Now()
 	p.mu.Unlock()
+	if s == Established && p.sp != nil {
+		p.sp.peerEstablished(p)
+	}
 	level := slog.LevelInfo
 	if (old == Connect || old == Active || old == Idle) && (s == Connect || s == Active) {
 		level = slog.LevelDebug // retry loop while the peer is unreachable

@@ -27,6 +27,11 @@ type Router interface {
 	// Peers returns a snapshot of every configured peer, in configuration
 	// order.
 	Peers() []PeerStatus
+	// Synced is closed once the initial exchange with the peers is over:
+	// every configured peer has reached Established at least once since
+	// Start. The daemon then removes the dataplane state adopted from an
+	// earlier run that no route confirmed.
+	Synced() <-chan struct{}
 }
 
 // Speaker is the BGP speaker: one worker per configured peer and an
@@ -45,6 +50,10 @@ type Speaker struct {
 	cancel  context.CancelFunc
 	ln      net.Listener
 	wg      sync.WaitGroup
+
+	synced    chan struct{}
+	syncLeft  int // peers not yet established once (guarded by mu)
+	syncClose sync.Once
 }
 
 var _ Router = (*Speaker)(nil)
@@ -61,6 +70,7 @@ func New(cfg Config, eng *engine.Engine, log *slog.Logger) Router {
 		eng:    eng,
 		log:    log.With("component", "bgp"),
 		byAddr: map[netip.Addr]*peer{},
+		synced: make(chan struct{}),
 	}
 	for _, addr := range s.cfg.Peers {
 		if _, dup := s.byAddr[addr]; dup {
@@ -70,7 +80,30 @@ func New(cfg Config, eng *engine.Engine, log *slog.Logger) Router {
 		s.peers = append(s.peers, p)
 		s.byAddr[addr] = p
 	}
+	s.syncLeft = len(s.peers)
+	if s.syncLeft == 0 {
+		close(s.synced)
+		s.syncClose.Do(func() {})
+	}
 	return s
+}
+
+// Synced implements Router.
+func (s *Speaker) Synced() <-chan struct{} { return s.synced }
+
+// peerEstablished records that p reached Established (first time only).
+func (s *Speaker) peerEstablished(p *peer) {
+	s.mu.Lock()
+	first := !p.everUp
+	p.everUp = true
+	if first {
+		s.syncLeft--
+	}
+	done := s.syncLeft == 0
+	s.mu.Unlock()
+	if done {
+		s.syncClose.Do(func() { close(s.synced) })
+	}
 }
 
 // Start implements Router.

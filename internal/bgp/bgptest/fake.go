@@ -40,6 +40,11 @@ func (f *Fake) Start(context.Context) error {
 	return nil
 }
 
+// Synced implements bgp.Router: the fake has no initial exchange.
+func (f *Fake) Synced() <-chan struct{} { return closedChan }
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // Stop implements bgp.Router.
 func (f *Fake) Stop(context.Context) error {
 	f.mu.Lock()
