@@ -63,6 +63,14 @@ type APIConfig struct {
 	// (metrics_host, metrics_port), "" when metrics_port is unset: then
 	// /metrics is served on the REST API listener only.
 	MetricsAddr string
+	// UnixSocket is the path of a Unix-socket listener serving the API
+	// ("" when unset), created with UnixSocketMode and UnixSocketGroup
+	// ("": the daemon's group).
+	UnixSocket      string
+	UnixSocketMode  os.FileMode
+	UnixSocketGroup string
+	// TCP is false when the API is served on the Unix socket only.
+	TCP bool
 }
 
 // CommonConfig is the [COMMON] section.
@@ -137,6 +145,15 @@ func coreOptions() map[string][]Option {
 				Help: "IP address of the listener serving only /metrics (default: the API host)"},
 			{Name: "metrics_port", Kind: Port, Nullable: true,
 				Help: "port of a listener serving only /metrics (default: none, /metrics is on the API port)"},
+			// Not in the reference: a Unix-socket listener (docs/operations.md).
+			{Name: "unix_socket", Kind: String,
+				Help: "path of a Unix socket also serving the REST API (default: none)"},
+			{Name: "unix_socket_mode", Kind: String, Default: "0660",
+				Help: "file permissions of the Unix socket (octal)"},
+			{Name: "unix_socket_group", Kind: String,
+				Help: "group owning the Unix socket, name or number (default: the daemon's)"},
+			{Name: "tcp_listener", Kind: Bool, Default: true,
+				Help: "serve the REST API on host:port (false: only on unix_socket, which is then required)"},
 		},
 		SectionBGP: {
 			{Name: "local_address", Kind: IPOrInterface, Required: true, Help: "IP address used for BGP peerings"},
@@ -272,7 +289,9 @@ func build(ini *INI, flags *Flags, decls []DriverOptions) (*Config, []string, er
 	if len(l.errs) > 1 {
 		return nil, l.warnings, errors.Join(l.errs...)
 	}
-	l.typed()
+	if err := l.typed(); err != nil {
+		return nil, l.warnings, err
+	}
 	return l.cfg, l.warnings, nil
 }
 
@@ -426,8 +445,10 @@ func (l *loader) applyFlags(flags *Flags) {
 	}
 }
 
-// typed fills the typed views of the configuration.
-func (l *loader) typed() {
+// typed fills the typed views of the configuration and reports the errors
+// that involve several options or a value format of ours.
+func (l *loader) typed() error {
+	var errs []error
 	c := l.cfg
 	bgp := c.Section(SectionBGP)
 	c.BGP = BGPConfig{
@@ -439,7 +460,16 @@ func (l *loader) typed() {
 		Port:            uint16(bgp.Int("bgp_port")),
 	}
 	api := c.Section(SectionAPI)
-	c.API = APIConfig{Host: api.String("host"), Port: uint16(api.Int("port"))}
+	c.API = APIConfig{Host: api.String("host"), Port: uint16(api.Int("port")),
+		UnixSocket: api.String("unix_socket"), UnixSocketGroup: api.String("unix_socket_group"), TCP: api.Bool("tcp_listener")}
+	if mode, err := strconv.ParseUint(api.String("unix_socket_mode"), 8, 32); err != nil || mode > 0o777 {
+		errs = append(errs, fmt.Errorf("[API] unix_socket_mode = %q: an octal file mode such as 0660 is required", api.String("unix_socket_mode")))
+	} else {
+		c.API.UnixSocketMode = os.FileMode(mode)
+	}
+	if !c.API.TCP && c.API.UnixSocket == "" {
+		errs = append(errs, errors.New("[API] tcp_listener = false requires unix_socket"))
+	}
 	if api.IsSet("metrics_port") {
 		host := api.String("metrics_host")
 		if host == "" {
@@ -474,6 +504,7 @@ func (l *loader) typed() {
 		WatchLogFile:   def.Bool("watch_log_file"),
 		UseStderr:      def.Bool("use_stderr"),
 	}
+	return errors.Join(errs...)
 }
 
 // copyValue returns a copy of a default value, so that slices are not

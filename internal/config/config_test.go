@@ -38,7 +38,7 @@ func TestDefaults(t *testing.T) {
 	if !reflect.DeepEqual(c.BGP, want) {
 		t.Errorf("BGP = %+v, want %+v", c.BGP, want)
 	}
-	if want := (APIConfig{Host: "127.0.0.1", Port: 8082}); c.API != want {
+	if want := (APIConfig{Host: "127.0.0.1", Port: 8082, UnixSocketMode: 0o660, TCP: true}); c.API != want {
 		t.Errorf("API = %+v, want %+v", c.API, want)
 	}
 	if want := (CommonConfig{RootHelper: "sudo"}); c.Common != want {
@@ -55,7 +55,8 @@ func TestDefaults(t *testing.T) {
 	}
 	wantEffective := map[string]map[string]any{
 		"COMMON": {"root_helper": "sudo", "root_helper_daemon": nil},
-		"API":    {"host": "127.0.0.1", "port": 8082, "metrics_host": nil, "metrics_port": nil},
+		"API": {"host": "127.0.0.1", "port": 8082, "metrics_host": nil, "metrics_port": nil,
+			"unix_socket": nil, "unix_socket_mode": "0660", "unix_socket_group": nil, "tcp_listener": true},
 		"BGP": {"local_address": "10.0.0.1", "peers": []string{}, "my_as": 64512,
 			"enable_rtc": true, "bgp_port": 179},
 		"DATAPLANE_DRIVER_IPVPN": {"dataplane_local_address": nil, "dataplane_driver": "dummy"},
@@ -660,5 +661,21 @@ func TestInstalledSamples(t *testing.T) {
 	}
 	if c.BGP.LocalAddress != addr("127.0.0.1") || c.API.Port != 8082 {
 		t.Errorf("BGP = %+v, API = %+v", c.BGP, c.API)
+	}
+}
+
+func TestAPIUnixSocketOptions(t *testing.T) {
+	for _, tc := range []struct {
+		api, err string
+	}{
+		{"unix_socket = /run/b.sock\nunix_socket_mode = 0600\ntcp_listener = false\n", ""},
+		{"unix_socket_mode = 0999\n", "unix_socket_mode"},
+		{"unix_socket_mode = 1777\n", "unix_socket_mode"},
+		{"tcp_listener = false\n", "requires unix_socket"},
+	} {
+		_, _, err := loadString(t, "[BGP]\nlocal_address = 10.0.0.1\nmy_as = 64512\n[API]\n"+tc.api)
+		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%q: error %v, want %q", tc.api, err, tc.err)
+		}
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
+	"strings"
 	"time"
 
 	"bagpipe/internal/api"
@@ -36,7 +36,7 @@ type Daemon struct {
 	router  bgp.Router
 	manager *vpn.Manager
 	server  *http.Server
-	ln      net.Listener
+	lns     []net.Listener // REST API listeners (TCP and/or Unix socket)
 	cancel  context.CancelFunc
 	served  chan error
 	obs     *observability // metrics, web view, log level
@@ -126,38 +126,52 @@ func newDriver(dc *config.DataplaneConfig, log *slog.Logger) (dataplane.Driver, 
 		dc.VPNType.Section(), dc.DriverName)
 }
 
-// Start opens the API listener and starts the engine and the BGP speaker.
+// Start opens the API listeners and starts the engine and the BGP speaker.
 func (d *Daemon) Start(ctx context.Context) error {
-	addr := net.JoinHostPort(d.cfg.API.Host, strconv.Itoa(int(d.cfg.API.Port)))
-	ln, err := net.Listen("tcp", addr)
+	lns, err := apiListeners(&d.cfg.API)
 	if err != nil {
 		return fmt.Errorf("REST API: %w", err)
 	}
-	d.ln = ln
+	d.lns = lns
+	closeAll := func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	go d.eng.Run(runCtx)
 	if err := d.router.Start(ctx); err != nil {
 		cancel()
-		ln.Close()
+		closeAll()
 		return fmt.Errorf("BGP: %w", err)
 	}
 	if err := d.obs.start(); err != nil {
 		_ = d.router.Stop(ctx)
 		cancel()
-		ln.Close()
+		closeAll()
 		return err
 	}
-	d.served = make(chan error, 1)
-	go func() { d.served <- d.server.Serve(ln) }()
-	d.log.Info("bagpipe-bgp started", "api", ln.Addr().String(), "bgp_local_address", d.cfg.BGP.LocalAddress.String(),
+	d.served = make(chan error, len(lns))
+	addrs := make([]string, 0, len(lns))
+	for _, ln := range lns {
+		go func() { d.served <- d.server.Serve(ln) }()
+		addrs = append(addrs, ln.Addr().String())
+	}
+	d.log.Info("bagpipe-bgp started", "api", strings.Join(addrs, " "), "bgp_local_address", d.cfg.BGP.LocalAddress.String(),
 		"peers", fmt.Sprint(d.cfg.BGP.Peers), "my_as", d.cfg.BGP.MyAS, "rtc", d.cfg.BGP.EnableRTC)
 	return nil
 }
 
-// APIAddr returns the address the REST API listens on.
+// APIAddr returns the address the REST API listens on over TCP (the zero
+// AddrPort when tcp_listener is false).
 func (d *Daemon) APIAddr() netip.AddrPort {
-	return d.ln.Addr().(*net.TCPAddr).AddrPort()
+	for _, ln := range d.lns {
+		if a, ok := ln.Addr().(*net.TCPAddr); ok {
+			return a.AddrPort()
+		}
+	}
+	return netip.AddrPort{}
 }
 
 // Served returns a channel that receives the API server's error if it

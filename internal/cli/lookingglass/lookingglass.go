@@ -39,6 +39,8 @@ type options struct {
 	offset  int      // paging of large lists (not in the reference)
 	limit   int      // -1: no limit
 	path    []string // looking-glass path elements, unquoted
+	// unixSocket, when set, is the API's Unix socket (not in the reference).
+	unixSocket string
 }
 
 // Run is the bagpipe-looking-glass command. args excludes the program name.
@@ -51,7 +53,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	}
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
-	if err := opts.show(out, newClient()); err != nil {
+	if err := opts.show(out, newClient(opts.unixSocket)); err != nil {
 		out.Flush()
 		fmt.Fprintf(stderr, "bagpipe-looking-glass: %v\n", err)
 		return 1
@@ -67,6 +69,7 @@ func parseArgs(args []string, stdout, stderr io.Writer) (*options, error) {
 	cmd.StringVar(&opts.server, "server", "127.0.0.1", "IP address of BaGPipe BGP (optional, default: 127.0.0.1)")
 	cmd.IntVar(&opts.port, "port", cmdline.DefaultAPIPort, "Port of BaGPipe BGP (optional, default: [API] port of "+
 		configFile+", else 8082)")
+	cmd.StringVar(&opts.unixSocket, "unix-socket", "", cmdline.UnixSocketUsage)
 	cmd.StringVar(&opts.prefix, "prefix", "looking-glass", "Looking-glass URL Prefix (optional, default: looking-glass)")
 	cmd.BoolVar(&opts.recurse, "recurse", false, "Recurse down into the whole looking-glass (disabled by default)")
 	cmd.Alias("r", "recurse")
@@ -176,12 +179,8 @@ type client struct {
 	http *http.Client
 }
 
-func newClient() *client {
-	return &client{http: &http.Client{
-		Timeout: requestTimeout,
-		// Never use a proxy, and do not ask for compression (like urllib).
-		Transport: &http.Transport{DisableCompression: true},
-	}}
+func newClient(socket string) *client {
+	return &client{http: &http.Client{Timeout: requestTimeout, Transport: cmdline.Transport(socket)}}
 }
 
 // httpError is an HTTP error status (other than 2xx) with its body.

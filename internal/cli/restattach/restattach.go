@@ -82,6 +82,7 @@ type options struct {
 	configFile string
 	server     string
 	apiPort    int
+	unixSocket string
 }
 
 // Run is the bagpipe-rest-attach command. args excludes the program name.
@@ -100,7 +101,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	}
 	body := pyjson.Marshal(req)
 	fmt.Fprintf(stdout, "request: %s\n", body)
-	return send(url, body, stdout, stderr)
+	return send(url, opts.unixSocket, body, stdout, stderr)
 }
 
 // command is the command line definition.
@@ -171,6 +172,7 @@ func newCommand(stdout, stderr io.Writer) *command {
 	c.StringVar(&o.configFile, "config-file", defaultConfigFile, "bagpipe-bgp configuration file "+
 		"giving the API port (default: "+defaultConfigFile+", ignored if missing)")
 	c.StringVar(&o.server, "server", "127.0.0.1", "IP address of the bagpipe-bgp API (default: 127.0.0.1)")
+	c.StringVar(&o.unixSocket, "unix-socket", "", cmdline.UnixSocketUsage)
 	c.IntVar(&o.apiPort, "api-port", cmdline.DefaultAPIPort, "port of the bagpipe-bgp API (default: [API] port "+
 		"of the configuration file, else 8082)")
 	return c
@@ -373,8 +375,8 @@ func (c *command) netnsPort(o *options, instanceID, ip, gatewayIP string) (port,
 // send posts body to url and reports the outcome like the reference tool:
 // "response: <status> <body>" on success; on an HTTP error the indented
 // body, then "error <status>, reason: <reason>" on stderr and status 1.
-func send(url string, body []byte, stdout, stderr io.Writer) int {
-	client := &http.Client{Transport: &http.Transport{DisableCompression: true}} // never via a proxy
+func send(url, socket string, body []byte, stdout, stderr io.Writer) int {
+	client := &http.Client{Transport: cmdline.Transport(socket)}
 	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
 	if err != nil {
 		fmt.Fprintf(stderr, "bagpipe-rest-attach: %v\n", err)

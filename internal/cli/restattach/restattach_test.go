@@ -321,3 +321,29 @@ func TestVersionAndHelp(t *testing.T) {
 		}
 	}
 }
+
+// --unix-socket sends the request over the API's Unix socket.
+func TestUnixSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	var mu sync.Mutex
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		io.WriteString(w, "null")
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	status, stdout, stderr := run("--attach", "--network-type", "ipvpn", "--port", "t", "--ip", "1.1.1.1",
+		"--unix-socket", sock, "--api-port", "1")
+	mu.Lock()
+	defer mu.Unlock()
+	if status != 0 || len(got) != 1 || got[0] != "POST /attach_localport" || !strings.Contains(stdout, "response: 200 null") {
+		t.Errorf("status %d, requests %q, stdout %q, stderr %q", status, got, stdout, stderr)
+	}
+}
