@@ -17,3 +17,20 @@ go vet ./...
 go build ./...
 # -race everywhere: the engine, the speaker and the API are concurrent.
 go test -race -count=1 -timeout 15m ./... 2>&1 | tee /tmp/bagpipe-test.log
+
+# Every fuzz target, for a short time each, from its committed seed corpus
+# (testdata/fuzz/<name>): the seeds also run in the go test above; this
+# explores around them. BAGPIPE_FUZZTIME=0 skips this step.
+fuzztime="${BAGPIPE_FUZZTIME:-10s}"
+if [ "$fuzztime" != 0 ]; then
+  for f in $(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do
+    pkg="./$(dirname "${f#./}")"
+    for name in $(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$f"); do
+      echo "fuzz $pkg $name ($fuzztime)"
+      if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" >/tmp/bagpipe-fuzz.log 2>&1; then
+        cat /tmp/bagpipe-fuzz.log; exit 1
+      fi
+      tail -2 /tmp/bagpipe-fuzz.log
+    done
+  done
+fi
