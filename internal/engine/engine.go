@@ -86,7 +86,7 @@ type workerState struct {
 	w       Worker
 	src     *route.Source
 	subs    map[Match]struct{}
-	routes  map[route.NLRI]*route.Route // routes this worker advertised
+	routes  routeSet // routes this worker advertised
 	mark    uint64
 	imark   uint64
 	pending []route.Event
@@ -179,7 +179,7 @@ func (e *Engine) Inspect(ctx context.Context, f func(View)) error {
 func (e *Engine) state(w Worker) *workerState {
 	ws := e.workers[w]
 	if ws == nil {
-		ws = &workerState{w: w, src: w.Source(), subs: map[Match]struct{}{}, routes: map[route.NLRI]*route.Route{}}
+		ws = &workerState{w: w, src: w.Source(), subs: map[Match]struct{}{}, routes: newRouteSet()}
 		e.workers[w] = ws
 		e.counts.register(ws)
 	}
@@ -309,7 +309,7 @@ func (e *Engine) eachStored(m Match, f func(*route.Route)) {
 		return
 	}
 	for _, ws := range e.workers {
-		for _, r := range ws.routes {
+		for r := range ws.routes.all() {
 			if (m.Family == route.FamilyAny || r.NLRI.Family == m.Family) &&
 				(m.RT == 0 || r.Attrs.HasRT(m.RT)) {
 				f(r)
@@ -374,7 +374,7 @@ func (e *Engine) interested(r *route.Route) []*workerState {
 
 func (e *Engine) advertise(ws *workerState, r *route.Route) {
 	r.Source = ws.src
-	old := ws.routes[r.NLRI]
+	old := ws.routes.get(&r.NLRI)
 	if old != nil && route.SameContent(old, r) {
 		e.log.Debug("identical re-advertisement ignored", "source", ws.src.Name)
 		return
@@ -400,12 +400,12 @@ func (e *Engine) advertise(ws *workerState, r *route.Route) {
 	} else {
 		e.counts.stored(ws, r.NLRI.Family, 1)
 	}
-	ws.routes[r.NLRI] = r
+	ws.routes.put(r)
 	e.index4(r, true)
 }
 
 func (e *Engine) withdraw(ws *workerState, n route.NLRI) {
-	old := ws.routes[n]
+	old := ws.routes.get(&n)
 	if old == nil {
 		e.log.Debug("withdrawal of an unknown route ignored", "source", ws.src.Name, "family", n.Family.String())
 		return
@@ -415,7 +415,7 @@ func (e *Engine) withdraw(ws *workerState, n route.NLRI) {
 			e.queue(to, route.Event{Kind: route.Withdraw, Route: old})
 		}
 	}
-	delete(ws.routes, n)
+	ws.routes.remove(&n)
 	e.counts.stored(ws, n.Family, -1)
 	e.index4(old, false)
 }
@@ -425,8 +425,8 @@ func (e *Engine) cleanup(w Worker) {
 	if ws == nil {
 		return
 	}
-	for n := range ws.routes {
-		e.withdraw(ws, n)
+	for r := range ws.routes.all() {
+		e.withdraw(ws, r.NLRI)
 	}
 	for m := range ws.subs {
 		e.dropSub(ws, m)
@@ -464,7 +464,7 @@ func (e *Engine) firstLocal(m Match) {
 		return
 	}
 	self := e.state(e.self)
-	if _, exists := self.routes[r.NLRI]; exists {
+	if self.routes.get(&r.NLRI) != nil {
 		return
 	}
 	e.advertise(self, r)
