@@ -23,6 +23,12 @@ const (
 	readv = `{"from_rt": ["64512:5"], "to_rt": ["64512:6"]}`
 )
 
+// classifierBody is an ipvpn attach with readvertise and attract_traffic
+// using the given classifier.
+func classifierBody(classifier string) string {
+	return edit(ipvpnBase, "readvertise", readv, "attract_traffic", `{"redirect_rts": ["64512:7"], "classifier": `+classifier+`}`)
+}
+
 // edit returns base with keys set to raw JSON values ("-" deletes the key).
 func edit(base string, kv ...string) string {
 	var m map[string]json.RawMessage
@@ -129,6 +135,24 @@ var attachBadCases = []badCase{
 	{"attract_traffic to_rt differs from readvertise", edit(ipvpnBase, "readvertise", readv, "attract_traffic", `{"redirect_rts": ["64512:7"], "to_rt": ["64512:8"], "static_destination_prefixes": [], "classifier": {}}`), "if both are set, then 'attract_traffic/to_rt' and 'readvertise/to_rt' have to be equal"},
 	{"attract_traffic with two to RTs", edit(ipvpnBase, "readvertise", `{"from_rt": [], "to_rt": ["64512:6", "64512:8"]}`, "attract_traffic", `{"redirect_rts": ["64512:7"], "classifier": {}}`), "attract_traffic requires exactly one RT to be provided in 'readvertise/to_rt' and 'attract_traffic/to_rt'"},
 	{"bad static prefix", edit(ipvpnBase, "readvertise", readv, "attract_traffic", `{"redirect_rts": ["64512:7"], "classifier": {}, "static_destination_prefixes": ["zz"]}`), "attract_traffic/static_destination_prefixes: zz is not a valid IPv4 prefix"},
+	{"classifier unknown key", classifierBody(`{"srcPort": "80"}`), "attract_traffic/classifier/srcPort: unknown key (expected one of sourcePrefix, destinationPrefix, sourcePort, destinationPort, protocol)"},
+	{"classifier bad sourcePrefix", classifierBody(`{"sourcePrefix": "zz"}`), "attract_traffic/classifier/sourcePrefix: zz is not a valid IPv4 prefix"},
+	{"classifier bad prefix length", classifierBody(`{"sourcePrefix": "10.0.0.0/33"}`), "attract_traffic/classifier/sourcePrefix: 10.0.0.0/33 is not a valid IPv4 prefix"},
+	{"classifier IPv6 destinationPrefix", classifierBody(`{"destinationPrefix": "2001:db8::/64"}`), "attract_traffic/classifier/destinationPrefix: 2001:db8::/64 is not a valid IPv4 prefix"},
+	{"classifier numeric destinationPrefix", classifierBody(`{"destinationPrefix": 5}`), "attract_traffic/classifier/destinationPrefix: 5 is not a valid IPv4 prefix"},
+	{"classifier port name", classifierBody(`{"destinationPort": "http"}`), "attract_traffic/classifier/destinationPort: http is not a port (a port N or a range min:max, 0..65535)"},
+	{"classifier port too large", classifierBody(`{"sourcePort": "70000"}`), "attract_traffic/classifier/sourcePort: 70000 is not a port (a port N or a range min:max, 0..65535)"},
+	{"classifier negative port", classifierBody(`{"sourcePort": -1}`), "attract_traffic/classifier/sourcePort: -1 is not a port (a port N or a range min:max, 0..65535)"},
+	{"classifier bad range end", classifierBody(`{"destinationPort": "80:x"}`), "attract_traffic/classifier/destinationPort: 80:x is not a port range (a port N or a range min:max, 0..65535)"},
+	{"classifier three-part range", classifierBody(`{"destinationPort": "1:2:3"}`), "attract_traffic/classifier/destinationPort: 1:2:3 is not a port range (a port N or a range min:max, 0..65535)"},
+	{"classifier empty range", classifierBody(`{"destinationPort": "2000:1000"}`), "attract_traffic/classifier/destinationPort: 2000:1000 is an empty range (a port N or a range min:max, 0..65535)"},
+	{"classifier port 0", classifierBody(`{"destinationPort": "0"}`), "attract_traffic/classifier/destinationPort: 0 cannot be matched (port 0); leave the key out to match any port (a port N or a range min:max, 0..65535)"},
+	{"classifier port list", classifierBody(`{"destinationPort": [80]}`), "attract_traffic/classifier/destinationPort: [80] is not a port (a port N or a range min:max, 0..65535)"},
+	{"classifier unknown protocol", classifierBody(`{"protocol": "foo"}`), "attract_traffic/classifier/protocol: foo is not a protocol (a name such as tcp, udp, icmp, sctp, or a number 1..255)"},
+	{"classifier protocol 0", classifierBody(`{"protocol": 0}`), "attract_traffic/classifier/protocol: 0 is not a protocol (a name such as tcp, udp, icmp, sctp, or a number 1..255)"},
+	{"classifier protocol 256", classifierBody(`{"protocol": "256"}`), "attract_traffic/classifier/protocol: 256 is not a protocol (a name such as tcp, udp, icmp, sctp, or a number 1..255)"},
+	{"classifier boolean protocol", classifierBody(`{"protocol": true}`), "attract_traffic/classifier/protocol: true is not a protocol (a name such as tcp, udp, icmp, sctp, or a number 1..255)"},
+	{"classifier checked with static prefixes", edit(ipvpnBase, "attract_traffic", `{"redirect_rts": ["64512:7"], "to_rt": ["64512:6"], "static_destination_prefixes": ["10.1.0.0/16"], "classifier": {"protocol": "x"}}`), "attract_traffic/classifier/protocol: x is not a protocol (a name such as tcp, udp, icmp, sctp, or a number 1..255)"},
 	{"negative vni", edit(evpnBase, "vni", `-5`), "'vni' must be an integer between 0 and 16777215, not -5"},
 	{"vni too large", edit(evpnBase, "vni", `16777216`), "'vni' must be an integer between 0 and 16777215, not 16777216"},
 	{"string vni", edit(evpnBase, "vni", `"x"`), "'vni' must be an integer between 0 and 16777215, not x"},
@@ -301,6 +325,7 @@ func TestAttachClientExamples(t *testing.T) {
 	wantAT := &vpn.AttractTraffic{
 		RedirectRTs:               rts("64512:97"),
 		Classifier:                map[string]any{"destinationPort": "80", "protocol": "tcp", "sourcePrefix": "10.0.0.0/24"},
+		Match:                     route.Classifier{Src: netip.MustParsePrefix("10.0.0.0/24"), Protocol: 6, DstPort: route.PortRange{Min: 80, Max: 80}},
 		ToRTs:                     rts("64512:96"),
 		StaticDestinationPrefixes: []netip.Prefix{netip.MustParsePrefix("10.99.0.0/16")},
 	}
@@ -322,6 +347,7 @@ func TestAttachClientExamples(t *testing.T) {
 	wantAT = &vpn.AttractTraffic{
 		RedirectRTs:               rts("64512:3"),
 		Classifier:                map[string]any{"destinationPort": "80", "protocol": "tcp"},
+		Match:                     route.Classifier{Protocol: 6, DstPort: route.PortRange{Min: 80, Max: 80}},
 		StaticDestinationPrefixes: []netip.Prefix{netip.MustParsePrefix("1.2.3.0/24")},
 	}
 	if got.IPString != "10.9.0.1/24" || got.IP != netip.MustParsePrefix("10.9.0.1/24") ||
@@ -403,6 +429,29 @@ func TestAttachConversions(t *testing.T) {
 		{"attract_traffic with readvertise", edit(ipvpnBase, "readvertise", readv, "attract_traffic", `{"redirect_rts": "64512:7", "classifier": {"protocol": "udp"}}`),
 			func(r *vpn.AttachRequest) bool {
 				return r.AttractTraffic != nil && reflect.DeepEqual(r.AttractTraffic.RedirectRTs, rts("64512:7")) && r.AttractTraffic.ToRTs == nil
+			}},
+		{"classifier defaults to tcp", classifierBody(`{}`),
+			func(r *vpn.AttachRequest) bool { return r.AttractTraffic.Match == route.Classifier{Protocol: 6} }},
+		{"classifier with every key", classifierBody(`{"sourcePrefix": "10.0.0.1", "destinationPrefix": "10.1.2.3/255.255.0.0",
+			"sourcePort": 1024, "destinationPort": "1000:2000", "protocol": 17}`),
+			func(r *vpn.AttachRequest) bool {
+				return r.AttractTraffic.Match == route.Classifier{Src: netip.MustParsePrefix("10.0.0.1/32"), Dst: netip.MustParsePrefix("10.1.0.0/16"),
+					Protocol: 17, SrcPort: route.PortRange{Min: 1024, Max: 1024}, DstPort: route.PortRange{Min: 1000, Max: 2000}}
+			}},
+		{"classifier null protocol matches any", classifierBody(`{"protocol": null, "destinationPort": "80", "sourcePrefix": null, "sourcePort": ""}`),
+			func(r *vpn.AttachRequest) bool {
+				return r.AttractTraffic.Match == route.Classifier{DstPort: route.PortRange{Min: 80, Max: 80}}
+			}},
+		{"classifier protocol names and numbers", classifierBody(`{"protocol": "SCTP", "sourcePort": "0:65535"}`),
+			func(r *vpn.AttachRequest) bool { return r.AttractTraffic.Match == route.Classifier{Protocol: 132} }},
+		{"classifier hex protocol", classifierBody(`{"protocol": "0x2f", "destinationPort": "0:1023"}`),
+			func(r *vpn.AttachRequest) bool {
+				return r.AttractTraffic.Match == route.Classifier{Protocol: 47, DstPort: route.PortRange{Min: 0, Max: 1023}}
+			}},
+		{"classifier kept as given", classifierBody(`{"protocol": "UDP", "destinationPort": 53}`),
+			func(r *vpn.AttachRequest) bool {
+				return reflect.DeepEqual(r.AttractTraffic.Classifier, map[string]any{"protocol": "UDP", "destinationPort": json.Number("53")}) &&
+					r.AttractTraffic.Match == route.Classifier{Protocol: 17, DstPort: route.PortRange{Min: 53, Max: 53}}
 			}},
 		{"empty readvertise", edit(ipvpnBase, "readvertise", "{}"),
 			func(r *vpn.AttachRequest) bool { return r.Readvertise == nil }},

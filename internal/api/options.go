@@ -109,6 +109,9 @@ func parseAttractTraffic(p params, rdv *vpn.Readvertise) (*vpn.AttractTraffic, e
 	if at.Classifier, ok = cv.(map[string]any); !ok {
 		return nil, vpn.BadRequest("attract_traffic/classifier: must be an object, not %s", jsonKind(cv))
 	}
+	if at.Match, err = parseClassifier(at.Classifier); err != nil {
+		return nil, err
+	}
 	return at, nil
 }
 

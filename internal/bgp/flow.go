@@ -3,10 +3,13 @@ package bgp
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+
+	"bagpipe/internal/route"
 )
 
 // Flowspec rules travel in route.NLRI.Flow as the RFC 5575 components, in
@@ -224,4 +227,269 @@ func writeBits(b *strings.Builder, v uint64, names []string) {
 		}
 		b.WriteString(strconv.FormatUint(v, 10))
 	}
+}
+
+// Traffic classifiers ↔ Flowspec rules (spec §6.8 "Classifier ↔ FlowSpec
+// mapping"). The reference wrote a port range (0, max) as "< max" and
+// (min, 65535) as "> min", and read them back as (0, max-1) and (min+1,
+// 65535); here every classifier round-trips exactly:
+//
+//	port N                 =N
+//	ports 0:max            <=max
+//	ports min:65535        >=min
+//	ports min:max          >=min &<=max
+//	protocol P             =P
+//
+// and received rules are read with >=v → (v, 65535), <=v → (0, v), >v →
+// (v+1, 65535), <v → (0, v-1), =v → v, and a two-term AND of a lower and
+// an upper bound → the range. Components: 1 destination prefix, 2 source
+// prefix, 3 protocol, 4 port (source and destination, as the reference
+// reads it), 5 destination port, 6 source port; anything else is an error
+// (the VRF then ignores the route).
+
+// ClassifierToFlow returns the Flowspec rule (route.NLRI.Flow) matching
+// the traffic c selects.
+func ClassifierToFlow(c route.Classifier) (string, error) {
+	c = c.Normalize()
+	var comps []bgp.FlowSpecComponentInterface
+	for _, p := range []struct {
+		prefix netip.Prefix
+		dst    bool
+	}{{c.Dst, true}, {c.Src, false}} {
+		if !p.prefix.IsValid() {
+			continue
+		}
+		if !p.prefix.Addr().Is4() {
+			return "", fmt.Errorf("classifier %s: only IPv4 prefixes are supported", c)
+		}
+		ap, err := bgp.NewIPAddrPrefix(p.prefix)
+		if err != nil {
+			return "", fmt.Errorf("classifier %s: %w", c, err)
+		}
+		if p.dst {
+			comps = append(comps, bgp.NewFlowSpecDestinationPrefix(ap))
+		} else {
+			comps = append(comps, bgp.NewFlowSpecSourcePrefix(ap))
+		}
+	}
+	if c.Protocol != 0 {
+		comps = append(comps, bgp.NewFlowSpecComponent(bgp.FLOW_SPEC_TYPE_IP_PROTO,
+			[]*bgp.FlowSpecComponentItem{bgp.NewFlowSpecComponentItem(uint8(bgp.DEC_NUM_OP_EQ), uint64(c.Protocol))}))
+	}
+	for _, p := range []struct {
+		typ bgp.BGPFlowSpecType
+		r   route.PortRange
+	}{{bgp.FLOW_SPEC_TYPE_DST_PORT, c.DstPort}, {bgp.FLOW_SPEC_TYPE_SRC_PORT, c.SrcPort}} {
+		if p.r.IsAny() {
+			continue
+		}
+		if p.r.Min > p.r.Max {
+			return "", fmt.Errorf("classifier %s: empty port range", c)
+		}
+		comps = append(comps, bgp.NewFlowSpecComponent(p.typ, portItems(p.r)))
+	}
+	if len(comps) == 0 {
+		return "", errors.New("a classifier matching all traffic has no flowspec rule")
+	}
+	n, err := bgp.NewFlowSpecVPN(bgp.RF_FS_IPv4_VPN, bgp.NewRouteDistinguisherTwoOctetAS(0, 0), comps)
+	if err != nil {
+		return "", err
+	}
+	flow := flowBytes(n.Value)
+	if len(flow) > maxFlowLen {
+		return "", fmt.Errorf("classifier %s: flowspec rule too long", c)
+	}
+	return flow, nil
+}
+
+// portItems returns the numeric items matching a (non-any) port range.
+func portItems(r route.PortRange) []*bgp.FlowSpecComponentItem {
+	item := func(op bgp.DECNumOp, v uint16) *bgp.FlowSpecComponentItem {
+		return bgp.NewFlowSpecComponentItem(uint8(op), uint64(v))
+	}
+	switch {
+	case r.Min == r.Max:
+		return []*bgp.FlowSpecComponentItem{item(bgp.DEC_NUM_OP_EQ, r.Min)}
+	case r.Min == 0:
+		return []*bgp.FlowSpecComponentItem{item(bgp.DEC_NUM_OP_LT_EQ, r.Max)}
+	case r.Max == 0xffff:
+		return []*bgp.FlowSpecComponentItem{item(bgp.DEC_NUM_OP_GT_EQ, r.Min)}
+	}
+	return []*bgp.FlowSpecComponentItem{item(bgp.DEC_NUM_OP_GT_EQ, r.Min), item(bgp.DEC_NUM_OP_AND|bgp.DEC_NUM_OP_LT_EQ, r.Max)}
+}
+
+// FlowToClassifier reads a Flowspec rule (route.NLRI.Flow) as a traffic
+// classifier. Rules a classifier cannot express are an error.
+func FlowToClassifier(flow string) (route.Classifier, error) {
+	comps, err := flowComponents(flow)
+	if err != nil {
+		return route.Classifier{}, err
+	}
+	var c route.Classifier
+	seen := map[bgp.BGPFlowSpecType]bool{}
+	for _, comp := range comps {
+		typ := comp.Type()
+		if seen[typ] {
+			return route.Classifier{}, fmt.Errorf("flowspec component %s appears twice", flowComponentName(typ))
+		}
+		seen[typ] = true
+		switch comp := comp.(type) {
+		case *bgp.FlowSpecDestinationPrefix:
+			if c.Dst, err = flowPrefix(comp.Prefix); err != nil {
+				return route.Classifier{}, err
+			}
+		case *bgp.FlowSpecSourcePrefix:
+			if c.Src, err = flowPrefix(comp.Prefix); err != nil {
+				return route.Classifier{}, err
+			}
+		case *bgp.FlowSpecComponent:
+			switch typ {
+			case bgp.FLOW_SPEC_TYPE_IP_PROTO:
+				if c.Protocol, err = flowProtocol(comp.Items); err != nil {
+					return route.Classifier{}, err
+				}
+			case bgp.FLOW_SPEC_TYPE_PORT, bgp.FLOW_SPEC_TYPE_DST_PORT, bgp.FLOW_SPEC_TYPE_SRC_PORT:
+				r, err := flowPortRange(comp.Items)
+				if err != nil {
+					return route.Classifier{}, fmt.Errorf("flowspec %s: %w", flowComponentName(typ), err)
+				}
+				switch typ {
+				case bgp.FLOW_SPEC_TYPE_PORT:
+					c.SrcPort, c.DstPort = r, r
+				case bgp.FLOW_SPEC_TYPE_DST_PORT:
+					c.DstPort = r
+				default:
+					c.SrcPort = r
+				}
+			default:
+				return route.Classifier{}, fmt.Errorf("flowspec component %s is not supported in a traffic classifier", flowComponentName(typ))
+			}
+		default:
+			return route.Classifier{}, fmt.Errorf("flowspec component %s is not supported in a traffic classifier", flowComponentName(typ))
+		}
+	}
+	if seen[bgp.FLOW_SPEC_TYPE_PORT] && (seen[bgp.FLOW_SPEC_TYPE_DST_PORT] || seen[bgp.FLOW_SPEC_TYPE_SRC_PORT]) {
+		return route.Classifier{}, errors.New("flowspec port component together with destination-port or source-port is not supported")
+	}
+	return c.Normalize(), nil
+}
+
+func flowComponentName(t bgp.BGPFlowSpecType) string {
+	if n, ok := flowNames[t]; ok {
+		return n
+	}
+	switch t {
+	case bgp.FLOW_SPEC_TYPE_DST_PREFIX:
+		return "destination-ipv4"
+	case bgp.FLOW_SPEC_TYPE_SRC_PREFIX:
+		return "source-ipv4"
+	}
+	return fmt.Sprintf("component-%d", t)
+}
+
+func flowPrefix(p *bgp.IPAddrPrefix) (netip.Prefix, error) {
+	if p == nil || !p.Prefix.IsValid() || !p.Prefix.Addr().Is4() {
+		return netip.Prefix{}, errors.New("flowspec prefix: not an IPv4 prefix")
+	}
+	return p.Prefix.Masked(), nil
+}
+
+// flowItemOp returns the comparison bits of a numeric item, and whether the
+// item is ANDed with the previous one.
+func flowItemOp(it *bgp.FlowSpecComponentItem) (cmp uint8, and bool) {
+	return it.Op & (flowOpLT | flowOpGT | flowOpEQ), it.Op&flowOpAnd != 0
+}
+
+func flowProtocol(items []*bgp.FlowSpecComponentItem) (uint8, error) {
+	if len(items) != 1 {
+		return 0, fmt.Errorf("flowspec protocol: %d terms, only one =value is supported", len(items))
+	}
+	cmp, _ := flowItemOp(items[0])
+	v := items[0].Value
+	if cmp != flowOpEQ {
+		return 0, fmt.Errorf("flowspec protocol: operator %s is not supported, only =", numericOpText(cmp))
+	}
+	if v == 0 || v > 0xff {
+		return 0, fmt.Errorf("flowspec protocol: %d is not a supported protocol number (1..255)", v)
+	}
+	return uint8(v), nil
+}
+
+func numericOpText(cmp uint8) string {
+	if s, ok := numericOps[cmp]; ok {
+		return s
+	}
+	return fmt.Sprintf("0x%02x", cmp)
+}
+
+// flowPortRange reads the items of a port component: one comparison, or
+// the AND of a lower and an upper bound.
+func flowPortRange(items []*bgp.FlowSpecComponentItem) (route.PortRange, error) {
+	lo, hi := uint64(0), uint64(0xffff)
+	bound := func(it *bgp.FlowSpecComponentItem) (lower bool, err error) {
+		cmp, _ := flowItemOp(it)
+		v := it.Value
+		if v > 0xffff {
+			return false, fmt.Errorf("port %d out of range", v)
+		}
+		switch cmp {
+		case flowOpGT | flowOpEQ:
+			lo = max(lo, v)
+			return true, nil
+		case flowOpGT:
+			if v == 0xffff {
+				return false, errors.New(">65535 matches no port")
+			}
+			lo = max(lo, v+1)
+			return true, nil
+		case flowOpLT | flowOpEQ:
+			hi = min(hi, v)
+			return false, nil
+		case flowOpLT:
+			if v == 0 {
+				return false, errors.New("<0 matches no port")
+			}
+			hi = min(hi, v-1)
+			return false, nil
+		}
+		return false, fmt.Errorf("operator %s is not supported in a range", numericOpText(cmp))
+	}
+	switch len(items) {
+	case 1:
+		cmp, _ := flowItemOp(items[0])
+		if cmp == flowOpEQ {
+			if items[0].Value > 0xffff {
+				return route.PortRange{}, fmt.Errorf("port %d out of range", items[0].Value)
+			}
+			lo, hi = items[0].Value, items[0].Value
+			break
+		}
+		if _, err := bound(items[0]); err != nil {
+			return route.PortRange{}, err
+		}
+	case 2:
+		if _, and := flowItemOp(items[1]); !and {
+			return route.PortRange{}, errors.New("two terms joined by OR are not supported, only a range (>=min &<=max)")
+		}
+		l0, err := bound(items[0])
+		if err != nil {
+			return route.PortRange{}, err
+		}
+		l1, err := bound(items[1])
+		if err != nil {
+			return route.PortRange{}, err
+		}
+		if l0 == l1 {
+			return route.PortRange{}, errors.New("a range needs one lower and one upper bound")
+		}
+	default:
+		return route.PortRange{}, fmt.Errorf("%d terms are not supported, only a value or a range", len(items))
+	}
+	if lo > hi {
+		return route.PortRange{}, fmt.Errorf("empty port range %d:%d", lo, hi)
+	}
+	if lo == 0 && hi == 0 {
+		return route.PortRange{}, errors.New("port 0 alone cannot be matched")
+	}
+	return route.PortRange{Min: uint16(lo), Max: uint16(hi)}.Normalize(), nil
 }

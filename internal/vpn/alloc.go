@@ -40,35 +40,29 @@ func (a *Allocator) Allocate(desc string, hint *uint32) (uint32, error) {
 					a.released = append(a.released, uint32(skipped))
 				}
 				a.next = uint64(id) + 1
-			} else {
-				a.dropReleased(id)
 			}
+			// An id below next may still be queued in released: it is
+			// skipped there while in use (O(1) per hint, however many
+			// ids a restore asks for).
 			a.used[id] = desc
 			return id, nil
 		}
 	}
-	var id uint32
-	switch {
-	case a.next <= uint64(a.max):
-		id = uint32(a.next)
+	if a.next <= uint64(a.max) {
+		id := uint32(a.next)
 		a.next++
-	case len(a.released) > 0:
-		id = a.released[0]
-		a.released = a.released[1:]
-	default:
-		return 0, fmt.Errorf("no %s available: all %d are in use", a.name, uint64(a.max)-uint64(a.min)+1)
+		a.used[id] = desc
+		return id, nil
 	}
-	a.used[id] = desc
-	return id, nil
-}
-
-func (a *Allocator) dropReleased(id uint32) {
-	for i, r := range a.released {
-		if r == id {
-			a.released = append(a.released[:i], a.released[i+1:]...)
-			return
+	for len(a.released) > 0 {
+		id := a.released[0]
+		a.released = a.released[1:]
+		if _, busy := a.used[id]; !busy {
+			a.used[id] = desc
+			return id, nil
 		}
 	}
+	return 0, fmt.Errorf("no %s available: all %d are in use", a.name, uint64(a.max)-uint64(a.min)+1)
 }
 
 // Release frees id. Releasing an id that is not allocated is a no-op and

@@ -83,3 +83,31 @@ func TestAllocatorHintAndRelease(t *testing.T) {
 		}
 	}
 }
+
+// A hint below the lowest never-used id, still queued as released, is
+// given once: the queue skips it while it is in use.
+func TestAllocatorHintOfQueuedID(t *testing.T) {
+	a := NewAllocator("label", 1, 5)
+	h := uint32(4)
+	if id, _ := a.Allocate("h", &h); id != 4 { // 1, 2, 3 queued as never used
+		t.Fatalf("got %d", id)
+	}
+	h = 2
+	if id, _ := a.Allocate("h2", &h); id != 2 {
+		t.Fatalf("got %d", id)
+	}
+	seen := map[uint32]bool{2: true, 4: true}
+	for {
+		id, err := a.Allocate("fill", nil)
+		if err != nil {
+			break
+		}
+		if seen[id] {
+			t.Fatalf("id %d given twice", id)
+		}
+		seen[id] = true
+	}
+	if len(seen) != 5 {
+		t.Fatalf("ids handed out: %v", seen)
+	}
+}

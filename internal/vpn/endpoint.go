@@ -62,7 +62,7 @@ func (inst *Instance) plug(ctx context.Context, req *AttachRequest) error {
 	newMAC := ms == nil
 	if newMAC {
 		desc := fmt.Sprintf("Incoming traffic for %s, interface %s, endpoint (%s, %s)", inst.Name, req.LocalPort.LinuxIf, req.MACString, req.IPString)
-		label, err := inst.m.labels.Allocate(desc, nil)
+		label, err := inst.m.labels.Allocate(desc, req.Hints.portLabel())
 		if err != nil {
 			return err
 		}
@@ -84,8 +84,11 @@ func (inst *Instance) plug(ctx context.Context, req *AttachRequest) error {
 			_ = inst.dp.VIFUnplugged(ctx, dpEP, newMAC)
 			inst.dpMu.Unlock()
 		})
-		if ep.direction.ToPortAllowed() && (!adv.IsValid() || adv.Bits() != adv.Addr().BitLen()) {
-			n, err := inst.m.rds.Allocate(fmt.Sprintf("%s endpoint %s %s", inst.Name, req.MACString, req.IPString), nil)
+		// An endpoint has its own RD unless its route is a host route with
+		// the instance RD; in a VRF that re-advertises routes, each
+		// endpoint needs its own for its re-advertisements (steering.go).
+		if ep.direction.ToPortAllowed() && (!adv.IsValid() || adv.Bits() != adv.Addr().BitLen() || inst.steer != nil) {
+			n, err := inst.m.rds.Allocate(fmt.Sprintf("%s endpoint %s %s", inst.Name, req.MACString, req.IPString), req.Hints.endpointRD())
 			if err != nil {
 				return fail(err)
 			}
@@ -95,7 +98,12 @@ func (inst *Instance) plug(ctx context.Context, req *AttachRequest) error {
 			ep.rd = inst.rd
 		}
 	}
-	ep.localPref = req.LocalPref
+	lpChanged := old != nil && !sameLocalPref(old.localPref, req.LocalPref)
+	if lpChanged && inst.steer != nil {
+		inst.steer.setLocalPref(ep, req.LocalPref) // read by the instance goroutine
+	} else {
+		ep.localPref = req.LocalPref
+	}
 	ep.description = req.Description
 
 	// Commit.
@@ -120,9 +128,24 @@ func (inst *Instance) plug(ctx context.Context, req *AttachRequest) error {
 		if len(inst.exportRTs) > 0 {
 			inst.m.eng.Publish(inst, []route.Event{{Kind: route.Advertise, Route: ep.route}})
 		}
+		if inst.steer != nil {
+			if old == nil {
+				inst.steer.addEndpoint(ep)
+			} else if lpChanged {
+				inst.steer.updateEndpoint(ep)
+			}
+		}
 	}
 	return nil
 }
+
+func sameLocalPref(a, b *uint32) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
+}
+
+// steerRD is the RD of the routes an endpoint carries for re-advertised
+// prefixes and attracted traffic.
+func (ep *endpoint) steerRD() route.RD { return ep.rd }
 
 // checkPlug validates a plug against the instance state, with no side effect.
 func (inst *Instance) checkPlug(req *AttachRequest) error {
@@ -196,6 +219,9 @@ func (inst *Instance) unplug(ctx context.Context, ep *endpoint) error {
 	}
 	if ep.route != nil {
 		inst.m.eng.Publish(inst, []route.Event{{Kind: route.Withdraw, Route: ep.route}})
+	}
+	if inst.steer != nil {
+		inst.steer.removeEndpoint(ep)
 	}
 	if ep.ownRD {
 		inst.m.rds.Release(uint32(uint16(ep.rd)))
@@ -279,8 +305,12 @@ func (inst *Instance) endpointRoute(ep *endpoint, adv netip.Prefix) *route.Route
 		if ep.mac.lbOrder != 0 {
 			attrs.HashOrder, attrs.HasHashOrder = ep.mac.lbOrder, true
 		}
+		rd := ep.rd
+		if adv.Bits() == adv.Addr().BitLen() {
+			rd = inst.rd // host routes carry the instance RD (spec §6.3)
+		}
 		return &route.Route{
-			NLRI:    route.NLRI{Family: route.IPv4VPN, RD: ep.rd, Prefix: adv},
+			NLRI:    route.NLRI{Family: route.IPv4VPN, RD: rd, Prefix: adv},
 			Label:   ep.mac.label,
 			NextHop: nh,
 			Attrs:   attrs,

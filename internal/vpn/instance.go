@@ -51,6 +51,13 @@ type Instance struct {
 
 	pending int  // attaches in progress (guarded by Manager.mu)
 	stopped bool // guarded by Manager.mu
+	// redirectUsers are the VRFs redirecting traffic to this one, a
+	// redirection VRF (guarded by Manager.mu; redirect.go).
+	redirectUsers map[*Instance]struct{}
+
+	// steer is the route leaking and traffic attraction state (nil when
+	// the VRF has neither readvertise nor attract_traffic; steering.go).
+	steer *steering
 
 	dpMu sync.Mutex // serialises dataplane calls
 
@@ -60,8 +67,16 @@ type Instance struct {
 	tracker     *tracker
 	installed   map[remoteKey]int32 // references to each dataplane entry; owned by the instance goroutine
 	pendingOp   []dpOp              // owned by the instance goroutine
-	cancel      context.CancelFunc
-	done        chan struct{}
+	// Flowspec redirection (redirect.go): classifier and redirect RT uses
+	// and pending operations (guarded by trMu); the redirection VRFs in
+	// use (owned by the instance goroutine, then by stop).
+	clsUses      map[route.Classifier]*clsUse
+	rtUses       map[route.RT]int
+	pendingRedir []redirOp
+	redirVRFs    map[route.RT]*Instance
+	clsInstalled map[route.Classifier]struct{} // added to the dataplane
+	cancel       context.CancelFunc
+	done         chan struct{}
 }
 
 // macState is what an instance knows of a plugged MAC (a VM port).
@@ -144,6 +159,10 @@ func (inst *Instance) start() {
 	if inst.readvertise != nil {
 		for _, rt := range inst.readvertise.FromRTs {
 			inst.m.eng.Subscribe(inst, engine.Match{Family: route.IPv4VPN, RT: rt})
+			if inst.steer != nil && inst.steer.attract {
+				// Flowspec routes of from_rt are re-advertised too.
+				inst.m.eng.Subscribe(inst, engine.Match{Family: route.FlowVPN, RT: rt})
+			}
 		}
 	}
 	if !inst.isVRF() {
@@ -154,18 +173,24 @@ func (inst *Instance) start() {
 // stop withdraws everything, removes the dataplane state and releases the
 // instance's identifiers.
 func (inst *Instance) stop(ctx context.Context) {
-	inst.m.eng.Cleanup(inst)
+	// The goroutine ends first: it publishes re-advertisements.
 	if inst.cancel != nil {
 		inst.cancel()
 		<-inst.done
 	}
+	if inst.steer != nil {
+		inst.steer.stop()
+	}
+	inst.m.eng.Cleanup(inst) // withdraws every route of the instance
 	inst.trMu.Lock()
 	if inst.driver.NeedsCleanupAssist() {
 		inst.tracker.clear()
 	}
-	ops := inst.takeOps()
+	inst.clearRedirects()
+	ops, redir := inst.takeOps(), inst.takeRedirOps()
 	inst.trMu.Unlock()
 	inst.runOps(ctx, ops)
+	inst.runRedirOps(ctx, redir)
 	inst.dpMu.Lock()
 	if err := inst.dp.Cleanup(ctx); err != nil {
 		inst.log.Error("dataplane cleanup failed", "err", err)
@@ -197,9 +222,13 @@ func (inst *Instance) run(ctx context.Context) {
 				inst.tracker.update(k, ev)
 			}
 		}
-		ops := inst.takeOps()
+		ops, redir := inst.takeOps(), inst.takeRedirOps()
 		inst.trMu.Unlock()
+		if inst.steer != nil {
+			inst.steer.flush()
+		}
 		inst.runOps(ctx, ops)
+		inst.runRedirOps(ctx, redir)
 		inst.unprocessed.Add(-int64(len(events)))
 		// Reuse the operations' array for the next batch (growing a new
 		// one each time costs), unless a burst made it large.
@@ -374,8 +403,11 @@ func (inst *Instance) remoteFor(k entryKey, r *route.Route) (remoteKey, dataplan
 
 // newBest implements bestCallbacks: install the route in the dataplane.
 func (inst *Instance) newBest(k entryKey, r *route.Route) {
+	if inst.steer != nil {
+		inst.steer.bestAdded(r)
+	}
 	if r.NLRI.Family == route.FlowVPN {
-		inst.log.Debug("flowspec route received; traffic redirection is not handled by this version", "worker", inst.Name)
+		inst.flowAdded(r)
 		return
 	}
 	if !inst.imported(r) {
@@ -401,6 +433,13 @@ func (inst *Instance) newBest(k entryKey, r *route.Route) {
 // bestRemoved implements bestCallbacks: remove the route from the dataplane
 // once no equivalent best route needs the entry.
 func (inst *Instance) bestRemoved(k entryKey, r *route.Route, last bool) {
+	if inst.steer != nil {
+		inst.steer.bestRemoved(r)
+	}
+	if r.NLRI.Family == route.FlowVPN {
+		inst.flowRemoved(r)
+		return
+	}
 	key, rem, ok := inst.remoteFor(k, r)
 	if !ok {
 		return

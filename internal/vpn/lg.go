@@ -199,19 +199,20 @@ func (inst *Instance) LookingGlass() []lookingglass.Entry {
 		}),
 		value("attract_traffic", func() any {
 			at := inst.attract
-			if at == nil {
-				return map[string]any{}
+			if at == nil || inst.steer == nil || !inst.steer.attract {
+				return map[string]any{} // absent or inactive (spec §6.8)
 			}
 			var static any
-			if at.StaticDestinationPrefixes != nil {
-				var ps []string
-				for _, p := range at.StaticDestinationPrefixes {
+			if prefixes := staticPrefixes(at); prefixes != nil {
+				ps := []string{}
+				for _, p := range prefixes {
 					ps = append(ps, p.String())
 				}
 				static = ps
 			}
+			// "to" is the effective to_rt, as the reference shows it.
 			return map[string]any{"redirect_rts": rtStrings(at.RedirectRTs), "classifier": at.Classifier,
-				"to": rtStrings(at.ToRTs), "static_destination_prefixes": static}
+				"to": rtStrings(inst.steer.toRTs), "static_destination_prefixes": static}
 		}),
 		value("fallback", func() any {
 			inst.mu.Lock()
@@ -232,7 +233,7 @@ func (inst *Instance) LookingGlass() []lookingglass.Entry {
 		}),
 	}
 	if inst.isVRF() {
-		entries = append(entries, subtree("readvertised", func() any { return []any{} }))
+		entries = append(entries, subtree("readvertised", inst.lgReadvertised))
 	} else {
 		entries = append(entries, value("gateway_port", inst.lgGatewayPort))
 	}
@@ -333,6 +334,20 @@ func (inst *Instance) lgAdvertised() any {
 	_ = inst.m.eng.Inspect(ctx, func(v engine.View) { rs = v.RoutesOf(inst) })
 	lookingglass.SortRoutes(rs)
 	out := make([]any, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, lookingglass.RouteJSON(r))
+	}
+	return out
+}
+
+// lgReadvertised lists the received routes the VRF re-advertises.
+func (inst *Instance) lgReadvertised() any {
+	out := []any{}
+	if inst.steer == nil {
+		return out
+	}
+	rs := inst.steer.readvertised() // pointers, formatted outside the lock
+	lookingglass.SortRoutes(rs)
 	for _, r := range rs {
 		out = append(out, lookingglass.RouteJSON(r))
 	}

@@ -40,6 +40,9 @@ type Config struct {
 	Logs func(worker string) any
 	// ForgetLogs drops the logs kept for a worker that stopped (nil: none).
 	ForgetLogs func(worker string)
+	// FlowCodec converts traffic classifiers to and from Flowspec rules
+	// (attract_traffic, Flowspec redirection; redirect.go).
+	FlowCodec FlowCodec
 }
 
 // Manager owns the VPN instances.
@@ -53,12 +56,15 @@ type Manager struct {
 	logs         func(worker string) any
 	forgetLogs   func(worker string)
 	rds          *Allocator
+	flow         FlowCodec
+	bg           sync.WaitGroup // removals of redirection VRFs (redirect.go)
 
 	mu          sync.Mutex
 	lastID      uint32
 	instances   map[string]*Instance
 	byVNI       map[uint32]*Instance
 	initialized map[dataplane.VPNType]bool
+	stopping    bool // no redirection VRF is created once set
 
 	linksOnce sync.Once
 	evpnLinks *evpnLinks // E-VPN ↔ IP VPN links (evpn2ipvpn.go)
@@ -83,6 +89,7 @@ func NewManager(cfg Config) *Manager {
 		driverConfig: cfg.DriverConfig,
 		logs:         cfg.Logs,
 		forgetLogs:   cfg.ForgetLogs,
+		flow:         cfg.FlowCodec,
 	}
 	for _, d := range cfg.Drivers {
 		m.drivers[d.Type()] = d
@@ -185,7 +192,7 @@ func (m *Manager) acquire(ctx context.Context, req *AttachRequest) (*Instance, e
 func (m *Manager) release(ctx context.Context, inst *Instance) {
 	m.mu.Lock()
 	inst.pending--
-	remove := inst.pending == 0 && !inst.stopped && inst.empty()
+	remove := inst.pending == 0 && !inst.stopped && len(inst.redirectUsers) == 0 && inst.empty()
 	if remove {
 		inst.stopped = true
 		delete(m.instances, inst.ExternalID)
@@ -255,8 +262,7 @@ func (m *Manager) create(ctx context.Context, req *AttachRequest) (inst *Instanc
 		return nil, fmt.Errorf("max instance id was reached")
 	}
 	drv := m.drivers[req.VPNType]
-	m.lastID++
-	id := m.lastID
+	id := m.instanceID(req.Hints) // restore.go
 	name := fmt.Sprintf("EVI-%d", id)
 	if req.VPNType == dataplane.IPVPN {
 		name = fmt.Sprintf("VRF-%d", id)
@@ -271,12 +277,12 @@ func (m *Manager) create(ctx context.Context, req *AttachRequest) (inst *Instanc
 	}()
 	label, forced := req.VNI, req.VNI != 0
 	if !forced {
-		if label, err = m.labels.Allocate("Instance label for "+name, nil); err != nil {
+		if label, err = m.labels.Allocate("Instance label for "+name, req.Hints.instanceLabel()); err != nil {
 			return nil, err
 		}
 		undo = append(undo, func() { m.labels.Release(label) })
 	}
-	rdNum, err := m.rds.Allocate("Instance RD for "+name, nil)
+	rdNum, err := m.rds.Allocate("Instance RD for "+name, req.Hints.instanceRD())
 	if err != nil {
 		return nil, err
 	}
@@ -323,15 +329,22 @@ func (m *Manager) create(ctx context.Context, req *AttachRequest) (inst *Instanc
 		}
 	}
 	inst.tracker = newTracker(drv.ECMP(), inst)
+	if req.VPNType == dataplane.IPVPN {
+		inst.steer = newSteering(inst, req) // steering.go
+	}
 	dcfg := dataplane.InstanceConfig{
 		ID: id, ExternalID: req.InstanceID, GatewayIP: req.GatewayIP,
 		PrefixLen: prefixLen, Label: label, LinuxBridge: req.LinuxBridge,
 	}
-	switch d := drv.(type) {
-	case dataplane.EVPNDriver:
-		inst.dp, err = d.NewEVPNInstance(ctx, dcfg)
-	case dataplane.IPVPNDriver:
-		inst.dp, err = d.NewIPVPNInstance(ctx, dcfg)
+	// By VPN type: a driver may serve both (the dummy, and so its
+	// instrumented wrapper), and a VRF needs an IP VPN instance (classifiers).
+	evd, isEVPN := drv.(dataplane.EVPNDriver)
+	ipd, isIPVPN := drv.(dataplane.IPVPNDriver)
+	switch {
+	case req.VPNType == dataplane.IPVPN && isIPVPN:
+		inst.dp, err = ipd.NewIPVPNInstance(ctx, dcfg)
+	case req.VPNType == dataplane.EVPN && isEVPN:
+		inst.dp, err = evd.NewEVPNInstance(ctx, dcfg)
 	default:
 		err = fmt.Errorf("driver %s cannot create %s instances", drv.Name(), req.VPNType)
 	}
@@ -381,6 +394,7 @@ func (m *Manager) Allocated() (labels, rds int) { return m.labels.Count(), m.rds
 // Stop removes every instance (daemon shutdown).
 func (m *Manager) Stop(ctx context.Context) {
 	m.mu.Lock()
+	m.stopping = true
 	insts := make([]*Instance, 0, len(m.instances))
 	for id, inst := range m.instances {
 		inst.stopped = true
@@ -392,5 +406,7 @@ func (m *Manager) Stop(ctx context.Context) {
 	for _, inst := range insts {
 		inst.stop(ctx)
 	}
+	// Redirection VRFs being removed in the background.
+	m.bg.Wait()
 	m.stopEVPNLinks() // evpn2ipvpn.go
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"bagpipe/internal/bgp"
 	"bagpipe/internal/dataplane"
 	"bagpipe/internal/dataplane/dummy"
 	"bagpipe/internal/engine"
@@ -35,7 +36,8 @@ func newFixture(t *testing.T, rtc bool) *fixture {
 	eng := engine.New(nil, rtcCfg)
 	go eng.Run(ctx)
 	f := &fixture{t: t, eng: eng, ipvpn: dummy.New(dataplane.IPVPN, local, nil), evpn: dummy.New(dataplane.EVPN, local, nil)}
-	f.m = NewManager(Config{Engine: eng, BGPAddress: local, Drivers: []dataplane.Driver{f.ipvpn, f.evpn}})
+	f.m = NewManager(Config{Engine: eng, BGPAddress: local, Drivers: []dataplane.Driver{f.ipvpn, f.evpn},
+		FlowCodec: FlowCodec{Encode: bgp.ClassifierToFlow, Decode: bgp.FlowToClassifier}})
 	t.Cleanup(func() {
 		f.m.Stop(context.Background())
 		cancel()
@@ -49,6 +51,7 @@ func (f *fixture) settle() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for i := 0; i < 3; i++ {
+		f.m.WaitBackground() // redirection VRFs being removed
 		if err := f.eng.Sync(ctx); err != nil {
 			f.t.Fatal(err)
 		}

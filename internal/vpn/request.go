@@ -35,6 +35,9 @@ type AttachRequest struct {
 	Readvertise     *Readvertise
 	AttractTraffic  *AttractTraffic
 	Fallback        *dataplane.Fallback
+	// Hints asks for the identifiers the attachment had before a restart
+	// (state restore, restore.go); nil for API requests.
+	Hints *Hints `json:"-"`
 }
 
 // DetachRequest is a validated detach_localport call.
@@ -56,8 +59,11 @@ type Readvertise struct {
 
 // AttractTraffic is the Flowspec redirection configuration (spec §6.8).
 type AttractTraffic struct {
-	RedirectRTs               []route.RT
-	Classifier                map[string]any // as given (camelCase keys)
+	RedirectRTs []route.RT
+	Classifier  map[string]any // as given (camelCase keys), for the looking glass
+	// Match is Classifier parsed; the destination prefix of each generated
+	// Flowspec route replaces Match.Dst.
+	Match                     route.Classifier
 	ToRTs                     []route.RT
 	StaticDestinationPrefixes []netip.Prefix
 }

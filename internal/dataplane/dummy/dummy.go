@@ -81,6 +81,7 @@ func (d *Driver) newInstance(cfg dataplane.InstanceConfig) *Instance {
 		ports:   map[string]dataplane.Endpoint{},
 		remotes: map[remoteID]struct{}{},
 		bum:     map[string]bool{},
+		cls:     map[route.Classifier]uint32{},
 	}
 }
 
@@ -93,6 +94,7 @@ type Instance struct {
 	remotes map[remoteID]struct{}
 	bum     map[string]bool
 	gwPort  string
+	cls     map[route.Classifier]uint32 // traffic classifier -> redirection VRF id
 	cleaned bool
 }
 
@@ -241,6 +243,7 @@ func (i *Instance) Cleanup(context.Context) error {
 	clear(i.ports)
 	clear(i.remotes)
 	clear(i.bum)
+	clear(i.cls)
 	return nil
 }
 
@@ -284,16 +287,52 @@ func (i *Instance) LookingGlass() map[string]any {
 	}
 	i.mu.Unlock()
 	slices.Sort(ports)
-	return map[string]any{"plugged": ports, "remotes": i.Remotes(), "flooding": i.Flooding()}
+	return map[string]any{"plugged": ports, "remotes": i.Remotes(), "flooding": i.Flooding(), "classifiers": i.Classifiers()}
 }
 
-// AddClassifier implements dataplane.IPVPNInstance. The reference's dummy
-// driver does not implement classifiers (spec §7.1).
-func (i *Instance) AddClassifier(context.Context, route.Classifier, uint32) error {
-	return dataplane.ErrNotSupported
+// AddClassifier implements dataplane.IPVPNInstance: it records the
+// classifier and its redirection (the reference's dummy raised "not
+// implemented"; recording lets operators of the dummy dataplane and the
+// tests see what a real one would install). Adding a classifier again
+// replaces its redirection.
+func (i *Instance) AddClassifier(_ context.Context, c route.Classifier, redirectTo uint32) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.log.Debug("add traffic classifier", "classifier", c.String(), "redirect_to", redirectTo)
+	i.cls[c] = redirectTo
+	return nil
 }
 
 // RemoveClassifier implements dataplane.IPVPNInstance.
-func (i *Instance) RemoveClassifier(context.Context, route.Classifier) error {
-	return dataplane.ErrNotSupported
+func (i *Instance) RemoveClassifier(_ context.Context, c route.Classifier) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if _, ok := i.cls[c]; !ok {
+		return fmt.Errorf("traffic classifier %s removed but not added", c)
+	}
+	i.log.Debug("remove traffic classifier", "classifier", c.String())
+	delete(i.cls, c)
+	return nil
+}
+
+// Classifiers returns the traffic classifiers installed, as "<classifier>
+// -> <redirection instance id>", sorted.
+func (i *Instance) Classifiers() []string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	out := make([]string, 0, len(i.cls))
+	for c, to := range i.cls {
+		out = append(out, fmt.Sprintf("%s -> %d", c, to))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Redirect returns the redirection instance id of a classifier, and whether
+// it is installed.
+func (i *Instance) Redirect(c route.Classifier) (uint32, bool) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	to, ok := i.cls[c]
+	return to, ok
 }

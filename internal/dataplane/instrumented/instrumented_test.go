@@ -138,11 +138,20 @@ func TestWrapKeepsInterfacesAndReportsCalls(t *testing.T) {
 	if _, ok := u.Unwrap().(*dummy.Instance); !ok {
 		t.Errorf("instance Unwrap gives %T", u.Unwrap())
 	}
-	if err := vrf.AddClassifier(ctx, route.Classifier{Protocol: 6}, 3); err != dataplane.ErrNotSupported {
+	// The dummy records classifiers; removing one it does not have fails.
+	if err := vrf.AddClassifier(ctx, route.Classifier{Protocol: 6}, 3); err != nil {
 		t.Errorf("dummy AddClassifier through the wrapper: %v", err)
 	}
-	if got := rec.take(); len(got) != 2 || got[0] != (call{dataplane.IPVPN, "DummyDataplaneDriver", OpNewInstance, false}) ||
-		got[1] != (call{dataplane.IPVPN, "DummyDataplaneDriver", OpAddClassifier, true}) {
+	if err := vrf.RemoveClassifier(ctx, route.Classifier{Protocol: 6}); err != nil {
+		t.Errorf("dummy RemoveClassifier through the wrapper: %v", err)
+	}
+	if err := vrf.RemoveClassifier(ctx, route.Classifier{Protocol: 6}); err == nil {
+		t.Error("dummy RemoveClassifier of a removed classifier: no error")
+	}
+	if got := rec.take(); len(got) != 4 || got[0] != (call{dataplane.IPVPN, "DummyDataplaneDriver", OpNewInstance, false}) ||
+		got[1] != (call{dataplane.IPVPN, "DummyDataplaneDriver", OpAddClassifier, false}) ||
+		got[2] != (call{dataplane.IPVPN, "DummyDataplaneDriver", OpRemoveClassifier, false}) ||
+		got[3] != (call{dataplane.IPVPN, "DummyDataplaneDriver", OpRemoveClassifier, true}) {
 		t.Errorf("IP VPN calls: %+v", got)
 	}
 }
