@@ -17,7 +17,7 @@ func recount(t *testing.T, e *Engine) (received, local int, bySource map[string]
 	bySource = map[string]int{}
 	err := e.Inspect(context.Background(), func(v View) {
 		for _, ws := range v.e.workers {
-			for r := range ws.routes.all() {
+			for r := range ws.routes.All() {
 				bySource[fmt.Sprintf("%s %s", ws.src.Name, r.NLRI.Family)]++
 				switch {
 				case r.NLRI.Family == route.RTC:

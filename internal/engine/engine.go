@@ -15,8 +15,11 @@ import (
 	"log/slog"
 	"net/netip"
 
+	"bagpipe/internal/hashindex"
 	"bagpipe/internal/route"
 )
+
+func nlriOf(r *route.Route) route.NLRI { return r.NLRI }
 
 // Worker receives route events.
 type Worker interface {
@@ -86,7 +89,7 @@ type workerState struct {
 	w       Worker
 	src     *route.Source
 	subs    map[Match]struct{}
-	routes  routeSet // routes this worker advertised
+	routes  hashindex.Index[route.NLRI, route.Route] // routes this worker advertised, by NLRI
 	mark    uint64
 	imark   uint64
 	pending []route.Event
@@ -179,7 +182,7 @@ func (e *Engine) Inspect(ctx context.Context, f func(View)) error {
 func (e *Engine) state(w Worker) *workerState {
 	ws := e.workers[w]
 	if ws == nil {
-		ws = &workerState{w: w, src: w.Source(), subs: map[Match]struct{}{}, routes: newRouteSet()}
+		ws = &workerState{w: w, src: w.Source(), subs: map[Match]struct{}{}, routes: hashindex.New(nlriOf)}
 		e.workers[w] = ws
 		e.counts.register(ws)
 	}
@@ -309,7 +312,7 @@ func (e *Engine) eachStored(m Match, f func(*route.Route)) {
 		return
 	}
 	for _, ws := range e.workers {
-		for r := range ws.routes.all() {
+		for r := range ws.routes.All() {
 			if (m.Family == route.FamilyAny || r.NLRI.Family == m.Family) &&
 				(m.RT == 0 || r.Attrs.HasRT(m.RT)) {
 				f(r)
@@ -374,7 +377,7 @@ func (e *Engine) interested(r *route.Route) []*workerState {
 
 func (e *Engine) advertise(ws *workerState, r *route.Route) {
 	r.Source = ws.src
-	old := ws.routes.get(&r.NLRI)
+	old := ws.routes.Get(r.NLRI)
 	if old != nil && route.SameContent(old, r) {
 		e.log.Debug("identical re-advertisement ignored", "source", ws.src.Name)
 		return
@@ -400,12 +403,12 @@ func (e *Engine) advertise(ws *workerState, r *route.Route) {
 	} else {
 		e.counts.stored(ws, r.NLRI.Family, 1)
 	}
-	ws.routes.put(r)
+	ws.routes.Put(r)
 	e.index4(r, true)
 }
 
 func (e *Engine) withdraw(ws *workerState, n route.NLRI) {
-	old := ws.routes.get(&n)
+	old := ws.routes.Get(n)
 	if old == nil {
 		e.log.Debug("withdrawal of an unknown route ignored", "source", ws.src.Name, "family", n.Family.String())
 		return
@@ -415,7 +418,7 @@ func (e *Engine) withdraw(ws *workerState, n route.NLRI) {
 			e.queue(to, route.Event{Kind: route.Withdraw, Route: old})
 		}
 	}
-	ws.routes.remove(&n)
+	ws.routes.Delete(n)
 	e.counts.stored(ws, n.Family, -1)
 	e.index4(old, false)
 }
@@ -425,7 +428,7 @@ func (e *Engine) cleanup(w Worker) {
 	if ws == nil {
 		return
 	}
-	for r := range ws.routes.all() {
+	for r := range ws.routes.All() {
 		e.withdraw(ws, r.NLRI)
 	}
 	for m := range ws.subs {
@@ -464,7 +467,7 @@ func (e *Engine) firstLocal(m Match) {
 		return
 	}
 	self := e.state(e.self)
-	if self.routes.get(&r.NLRI) != nil {
+	if self.routes.Get(r.NLRI) != nil {
 		return
 	}
 	e.advertise(self, r)

@@ -20,7 +20,7 @@ type WorkerInfo struct {
 func (v View) Workers() []WorkerInfo {
 	out := make([]WorkerInfo, 0, len(v.e.workers))
 	for _, ws := range v.e.workers {
-		wi := WorkerInfo{Source: ws.src, Worker: ws.w, Routes: ws.routes.len()}
+		wi := WorkerInfo{Source: ws.src, Worker: ws.w, Routes: ws.routes.Len()}
 		for m := range ws.subs {
 			wi.Subscriptions = append(wi.Subscriptions, m)
 		}
@@ -48,8 +48,8 @@ func (v View) RoutesOf(w Worker) []*route.Route {
 	if ws == nil {
 		return nil
 	}
-	out := make([]*route.Route, 0, ws.routes.len())
-	for r := range ws.routes.all() {
+	out := make([]*route.Route, 0, ws.routes.Len())
+	for r := range ws.routes.All() {
 		out = append(out, r)
 	}
 	return out
@@ -58,7 +58,7 @@ func (v View) RoutesOf(w Worker) []*route.Route {
 // EachRoute calls f for every stored route.
 func (v View) EachRoute(f func(*route.Route)) {
 	for _, ws := range v.e.workers {
-		for r := range ws.routes.all() {
+		for r := range ws.routes.All() {
 			f(r)
 		}
 	}

@@ -247,27 +247,43 @@ func (inst *Instance) run(ctx context.Context) {
 func (inst *Instance) entryKey(r *route.Route) (entryKey, bool) {
 	n := &r.NLRI
 	switch n.Family {
-	case route.IPv4VPN:
-		return entryKey{family: route.IPv4VPN, prefix: n.Prefix}, inst.isVRF()
-	case route.FlowVPN:
-		return entryKey{family: route.FlowVPN, flow: n.Flow}, inst.isVRF()
+	case route.IPv4VPN, route.FlowVPN:
+		return destination(n), inst.isVRF()
 	case route.EVPN:
 		if inst.isVRF() {
 			return entryKey{}, false
 		}
+		if n.Type == route.EVPNMACIP || n.Type == route.EVPNMulticast {
+			return destination(n), true
+		}
+		inst.log.Debug("ignoring EVPN route of unsupported type", "type", n.Type)
+	}
+	return entryKey{}, false
+}
+
+// destination returns the tracked destination of an NLRI of a family and
+// route type an instance tracks: the prefix of a VPNv4 route, the rules of a
+// Flowspec route, the (MAC, IP) of an E-VPN MAC/IP route, the (originator,
+// RD) of an E-VPN multicast route.
+func destination(n *route.NLRI) entryKey {
+	switch n.Family {
+	case route.IPv4VPN:
+		return entryKey{family: route.IPv4VPN, prefix: n.Prefix}
+	case route.FlowVPN:
+		return entryKey{family: route.FlowVPN, flow: n.Flow}
+	case route.EVPN:
 		switch n.Type {
 		case route.EVPNMACIP:
 			k := entryKey{family: route.EVPN, typ: n.Type, mac: n.MAC}
 			if n.Prefix.IsValid() {
 				k.prefix = hostPrefix(n.Prefix.Addr())
 			}
-			return k, true
+			return k
 		case route.EVPNMulticast:
-			return entryKey{family: route.EVPN, typ: n.Type, prefix: hostPrefix(n.Prefix.Addr()), rd: n.RD}, true
+			return entryKey{family: route.EVPN, typ: n.Type, prefix: hostPrefix(n.Prefix.Addr()), rd: n.RD}
 		}
-		inst.log.Debug("ignoring EVPN route of unsupported type", "type", n.Type)
 	}
-	return entryKey{}, false
+	return entryKey{}
 }
 
 // hostPrefix returns the host prefix of a.

@@ -308,7 +308,8 @@ func (inst *Instance) lgTracked(best bool) any {
 	}
 	var snaps []snap
 	inst.trMu.RLock()
-	for k, e := range inst.tracker.entries {
+	for e := range inst.tracker.entries.All() {
+		k := entryDestination(e)
 		list := e.candidates
 		if best {
 			list = e.best

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"bagpipe/internal/hashindex"
 	"bagpipe/internal/route"
 )
 
@@ -43,15 +44,20 @@ type bestCallbacks interface {
 // e.g. the same route reflected by two route reflectors) are reported once.
 type tracker struct {
 	ecmp    bool
-	entries map[entryKey]*entry
+	entries hashindex.Index[entryKey, entry] // by destination (of the first candidate)
 	cb      bestCallbacks
 	// received counts the candidate routes per family (metrics).
 	received [route.FlowVPN + 1]int
 }
 
 func newTracker(ecmp bool, cb bestCallbacks) *tracker {
-	return &tracker{ecmp: ecmp, entries: map[entryKey]*entry{}, cb: cb}
+	return &tracker{ecmp: ecmp, entries: hashindex.New(entryDestination), cb: cb}
 }
+
+// entryDestination is the destination of a tracked entry: every entry
+// stored has at least one candidate, and all its candidates have the same
+// destination.
+func entryDestination(e *entry) entryKey { return destination(&e.candidates[0].NLRI) }
 
 // equivalent compares what the dataplane sees of two routes.
 func equivalent(a, b *route.Route) bool {
@@ -113,14 +119,16 @@ func (t *tracker) selectBest(e *entry) []*route.Route {
 
 // update applies an event for the destination k.
 func (t *tracker) update(k entryKey, ev route.Event) {
-	e := t.entries[k]
+	e := t.entries.Get(k)
 	if e == nil {
 		if ev.Kind == route.Withdraw {
 			return
 		}
 		e = &entry{}
-		e.candidates = e.oneCand[:0]
-		t.entries[k] = e
+		e.oneCand[0] = ev.Route
+		e.candidates = e.oneCand[:1]
+		t.entries.Put(e) // stored with its first candidate: its key is k
+		e.candidates = e.candidates[:0]
 	}
 	before := len(e.candidates)
 	if ev.Kind == route.Advertise {
@@ -156,7 +164,7 @@ func (t *tracker) update(k entryKey, ev route.Event) {
 		}
 	}
 	if last {
-		delete(t.entries, k)
+		t.entries.DeleteObject(k, e)
 	}
 }
 
@@ -174,11 +182,12 @@ func removeRoute(list []*route.Route, r *route.Route) []*route.Route {
 
 // clear reports every best route as removed (instance stop) and forgets all.
 func (t *tracker) clear() {
-	for k, e := range t.entries {
+	for e := range t.entries.All() {
+		k := entryDestination(e)
 		for _, r := range e.best {
 			t.cb.bestRemoved(k, r, true)
 		}
 	}
-	t.entries = map[entryKey]*entry{}
+	t.entries.Clear()
 	t.received = [len(t.received)]int{}
 }

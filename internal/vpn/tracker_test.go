@@ -65,7 +65,7 @@ func TestTrackerMaxLocalPrefIsBest(t *testing.T) {
 	if !slices.Equal(rec.calls, want) {
 		t.Fatalf("calls %v, want %v", rec.calls, want)
 	}
-	if len(tr.entries) != 0 {
+	if tr.entries.Len() != 0 {
 		t.Fatal("entry not forgotten")
 	}
 }
@@ -77,7 +77,7 @@ func TestTrackerECMPKeepsEqualPaths(t *testing.T) {
 	b := vpnRoute(peerA, 2, "10.1.0.2", 0)
 	tr.update(key1, adv(a))
 	tr.update(key1, adv(b))
-	if got := len(tr.entries[key1].best); got != 2 {
+	if got := len(tr.entries.Get(key1).best); got != 2 {
 		t.Fatalf("ECMP best set has %d routes, want 2", got)
 	}
 	want := []string{"new 10.1.0.1", "new 10.1.0.2"}
@@ -93,7 +93,7 @@ func TestTrackerNoECMPSingleDeterministicBest(t *testing.T) {
 		rs := []*route.Route{vpnRoute(peerA, 1, "10.1.0.1", 0), vpnRoute(peerA, 2, "10.1.0.2", 0)}
 		tr.update(key1, adv(rs[order[0]]))
 		tr.update(key1, adv(rs[order[1]]))
-		best := tr.entries[key1].best
+		best := tr.entries.Get(key1).best
 		if len(best) != 1 || best[0].NextHop.String() != "10.1.0.1" {
 			t.Fatalf("order %v: best %v, want the single lowest next hop", order, best)
 		}
@@ -129,7 +129,7 @@ func TestTrackerReplacement(t *testing.T) {
 	if !slices.Equal(rec.calls, want) {
 		t.Fatalf("calls %v, want %v", rec.calls, want)
 	}
-	if n := len(tr.entries[key1].candidates); n != 1 {
+	if n := len(tr.entries.Get(key1).candidates); n != 1 {
 		t.Fatalf("%d candidates after replacement, want 1", n)
 	}
 }
@@ -138,7 +138,7 @@ func TestTrackerUnknownWithdrawIgnored(t *testing.T) {
 	rec := &recorder{}
 	tr := newTracker(true, rec)
 	tr.update(key1, wd(vpnRoute(peerA, 1, "10.1.0.1", 0)))
-	if len(rec.calls) != 0 || len(tr.entries) != 0 {
+	if len(rec.calls) != 0 || tr.entries.Len() != 0 {
 		t.Fatalf("unknown withdraw had effects: %v", rec.calls)
 	}
 }
