@@ -72,6 +72,7 @@ func New(cfg *config.Config, logs *logging.Logging) (*Daemon, error) {
 		DriverConfig: driverConfig,
 		Logs:         func(worker string) any { return logs.Catcher.WorkerLogs(worker) },
 		ForgetLogs:   logs.Catcher.Forget,
+		FlowCodec:    vpn.FlowCodec{Encode: bgp.ClassifierToFlow, Decode: bgp.FlowToClassifier},
 	})
 	router := bgp.New(bgp.Config{
 		LocalAddress: cfg.BGP.LocalAddress,

@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"bagpipe/internal/dataplane"
+	"bagpipe/internal/route"
 )
 
 // Instance is the dataplane of one VRF.
@@ -29,7 +30,10 @@ type Instance struct {
 	labels   map[uint32]string
 	fallback *dataplane.Fallback
 	prefixes map[netip.Prefix]*prefixGroup
-	closed   bool
+	// Traffic classifiers (classifier.go).
+	classifiers map[route.Classifier]*classifierEntry
+	clsFlows    map[string]*clsFlow
+	closed      bool
 }
 
 // port is a local port plugged in the VRF.
@@ -61,6 +65,9 @@ func newInstance(d *Driver, cfg dataplane.InstanceConfig) *Instance {
 		ports:    map[string]*port{},
 		labels:   map[uint32]string{},
 		prefixes: map[netip.Prefix]*prefixGroup{},
+
+		classifiers: map[route.Classifier]*classifierEntry{},
+		clsFlows:    map[string]*clsFlow{},
 	}
 	if cfg.GatewayIP.IsValid() && cfg.PrefixLen >= 0 {
 		inst.subnet = netip.PrefixFrom(cfg.GatewayIP, cfg.PrefixLen).Masked()
@@ -401,6 +408,8 @@ func (i *Instance) Cleanup(ctx context.Context) error {
 	clear(i.ports)
 	clear(i.prefixes)
 	clear(i.labels)
+	clear(i.classifiers)
+	clear(i.clsFlows)
 	delete(d.instances, i.id())
 	d.release(ctx)
 	return errors.Join(errs...)
@@ -422,6 +431,9 @@ func (i *Instance) Flows() []string {
 	}
 	for _, pg := range i.prefixes {
 		add([]Flow{pg.route})
+	}
+	for _, cf := range i.clsFlows {
+		add([]Flow{cf.flow})
 	}
 	if i.fallback != nil {
 		if f, err := i.d.pl.fallbackFlow(i.id(), i.fallback, i.vlan); err == nil {
@@ -454,6 +466,9 @@ func (i *Instance) LookingGlass() map[string]any {
 	}
 	if i.vlanSet && i.vlan != 0 {
 		lg["vlan"] = i.vlan
+	}
+	if len(i.classifiers) > 0 {
+		lg["classifiers"] = i.classifierLG()
 	}
 	return lg
 }

@@ -89,7 +89,15 @@ var (
 	fEthSrc    = field{0x8000, 4, 6, "eth_src"}
 	fEthType   = field{0x8000, 5, 2, "eth_type"}
 	fVLANVID   = field{0x8000, 6, 2, "vlan_vid"}
+	fIPProto   = field{0x8000, 10, 1, "ip_proto"}
+	fIPv4Src   = field{0x8000, 11, 4, "ip_src"}
 	fIPv4Dst   = field{0x8000, 12, 4, "ip_dst"}
+	fTCPSrc    = field{0x8000, 13, 2, "tcp_src"}
+	fTCPDst    = field{0x8000, 14, 2, "tcp_dst"}
+	fUDPSrc    = field{0x8000, 15, 2, "udp_src"}
+	fUDPDst    = field{0x8000, 16, 2, "udp_dst"}
+	fSCTPSrc   = field{0x8000, 17, 2, "sctp_src"}
+	fSCTPDst   = field{0x8000, 18, 2, "sctp_dst"}
 	fARPOp     = field{0x8000, 21, 2, "arp_op"}
 	fARPSPA    = field{0x8000, 22, 4, "arp_spa"}
 	fARPTPA    = field{0x8000, 23, 4, "arp_tpa"}
@@ -120,11 +128,74 @@ type Match struct {
 	Reg0      uint32 // 0: any (VRF ids start at 1)
 	ARPOp     uint16
 	ARPTPA    netip.Addr
+	IPSrc     netip.Prefix // invalid or /0: any
 	IPDst     netip.Prefix // invalid or /0: any
-	MPLSLabel uint32       // with MPLSBOS
+	IPProto   uint8        // 0: any (with EthType IPv4)
+	TPSrc     PortMatch    // with IPProto TCP, UDP or SCTP
+	TPDst     PortMatch
+	MPLSLabel uint32 // with MPLSBOS
 	MPLSBOS   bool
 	TunID     uint64 // 0: any
 	HasTunID  bool
+}
+
+// IP protocol numbers whose ports the match can select on.
+const (
+	ipProtoTCP  = 6
+	ipProtoUDP  = 17
+	ipProtoSCTP = 132
+)
+
+// PortMatch is a transport port match: the ports p with p&Mask == Value.
+// The zero value (mask 0) matches any port.
+type PortMatch struct{ Value, Mask uint16 }
+
+// IsAny reports whether the match selects every port.
+func (p PortMatch) IsAny() bool { return p.Mask == 0 }
+
+// String renders the match as ovs-ofctl does: decimal when exact,
+// value/mask in hexadecimal otherwise.
+func (p PortMatch) String() string {
+	if p.Mask == 0xffff {
+		return fmt.Sprint(p.Value)
+	}
+	return fmt.Sprintf("%#x/%#x", p.Value&p.Mask, p.Mask)
+}
+
+// portFields returns the source and destination port fields of an IP
+// protocol (ok false when it has no ports OVS can match).
+func portFields(proto uint8) (src, dst field, ok bool) {
+	switch proto {
+	case ipProtoTCP:
+		return fTCPSrc, fTCPDst, true
+	case ipProtoUDP:
+		return fUDPSrc, fUDPDst, true
+	case ipProtoSCTP:
+		return fSCTPSrc, fSCTPDst, true
+	}
+	return field{}, field{}, false
+}
+
+func appendPrefixOXM(b []byte, f field, p netip.Prefix) []byte {
+	a := p.Masked().Addr().AsSlice()
+	if p.Bits() == 32 {
+		return appendOXM(b, f, a, nil)
+	}
+	return appendOXM(b, f, a, net.CIDRMask(p.Bits(), 32))
+}
+
+func appendPortOXM(b []byte, f field, p PortMatch) []byte {
+	if p.Mask == 0xffff {
+		return appendOXM(b, f, u16(p.Value), nil)
+	}
+	return appendOXM(b, f, u16(p.Value&p.Mask), u16(p.Mask))
+}
+
+func prefixString(p netip.Prefix) string {
+	if p.Bits() == 32 {
+		return p.Addr().String()
+	}
+	return p.Masked().String()
 }
 
 func u16(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }
@@ -171,12 +242,21 @@ func (m *Match) oxms() []byte {
 	if m.ARPTPA.IsValid() {
 		b = appendOXM(b, fARPTPA, m.ARPTPA.AsSlice(), nil)
 	}
+	if m.IPProto != 0 {
+		b = appendOXM(b, fIPProto, []byte{m.IPProto}, nil)
+	}
+	if m.IPSrc.IsValid() && m.IPSrc.Bits() > 0 {
+		b = appendPrefixOXM(b, fIPv4Src, m.IPSrc)
+	}
 	if m.IPDst.IsValid() && m.IPDst.Bits() > 0 {
-		a := m.IPDst.Masked().Addr().AsSlice()
-		if m.IPDst.Bits() == 32 {
-			b = appendOXM(b, fIPv4Dst, a, nil)
-		} else {
-			b = appendOXM(b, fIPv4Dst, a, net.CIDRMask(m.IPDst.Bits(), 32))
+		b = appendPrefixOXM(b, fIPv4Dst, m.IPDst)
+	}
+	if src, dst, ok := portFields(m.IPProto); ok {
+		if !m.TPSrc.IsAny() {
+			b = appendPortOXM(b, src, m.TPSrc)
+		}
+		if !m.TPDst.IsAny() {
+			b = appendPortOXM(b, dst, m.TPDst)
 		}
 	}
 	if m.MPLSBOS {
@@ -198,14 +278,24 @@ func (m *Match) encode() []byte {
 // String renders the match as ovs-ofctl does (roughly: same keywords).
 func (m *Match) String() string {
 	var parts []string
-	switch m.EthType {
-	case ethTypeIPv4:
+	switch {
+	case m.EthType == ethTypeIPv4 && m.IPProto == ipProtoTCP:
+		parts = append(parts, "tcp")
+	case m.EthType == ethTypeIPv4 && m.IPProto == ipProtoUDP:
+		parts = append(parts, "udp")
+	case m.EthType == ethTypeIPv4 && m.IPProto == ipProtoSCTP:
+		parts = append(parts, "sctp")
+	case m.EthType == ethTypeIPv4 && m.IPProto == 1:
+		parts = append(parts, "icmp")
+	case m.EthType == ethTypeIPv4 && m.IPProto != 0:
+		parts = append(parts, fmt.Sprintf("ip,nw_proto=%d", m.IPProto))
+	case m.EthType == ethTypeIPv4:
 		parts = append(parts, "ip")
-	case ethTypeARP:
+	case m.EthType == ethTypeARP:
 		parts = append(parts, "arp")
-	case ethTypeMPLS:
+	case m.EthType == ethTypeMPLS:
 		parts = append(parts, "mpls")
-	case 0:
+	case m.EthType == 0:
 	default:
 		parts = append(parts, fmt.Sprintf("dl_type=0x%04x", m.EthType))
 	}
@@ -230,11 +320,18 @@ func (m *Match) String() string {
 	if m.ARPTPA.IsValid() {
 		parts = append(parts, "arp_tpa="+m.ARPTPA.String())
 	}
+	if m.IPSrc.IsValid() && m.IPSrc.Bits() > 0 {
+		parts = append(parts, "nw_src="+prefixString(m.IPSrc))
+	}
 	if m.IPDst.IsValid() && m.IPDst.Bits() > 0 {
-		if m.IPDst.Bits() == 32 {
-			parts = append(parts, "nw_dst="+m.IPDst.Addr().String())
-		} else {
-			parts = append(parts, "nw_dst="+m.IPDst.Masked().String())
+		parts = append(parts, "nw_dst="+prefixString(m.IPDst))
+	}
+	if _, _, ok := portFields(m.IPProto); ok {
+		if !m.TPSrc.IsAny() {
+			parts = append(parts, "tp_src="+m.TPSrc.String())
+		}
+		if !m.TPDst.IsAny() {
+			parts = append(parts, "tp_dst="+m.TPDst.String())
 		}
 	}
 	if m.MPLSBOS {
@@ -562,10 +659,9 @@ func hello(xid uint32) []byte {
 var hashFields = map[string]field{
 	"eth_dst": fEthDst, "eth_src": fEthSrc, "eth_type": fEthType,
 	"ip_dst": fIPv4Dst, "nw_dst": fIPv4Dst,
-	"ip_src":   {0x8000, 11, 4, "ip_src"},
-	"nw_src":   {0x8000, 11, 4, "ip_src"},
-	"ip_proto": {0x8000, 10, 1, "ip_proto"}, "nw_proto": {0x8000, 10, 1, "ip_proto"},
-	"tcp_src": {0x8000, 13, 2, "tcp_src"}, "tcp_dst": {0x8000, 14, 2, "tcp_dst"},
-	"udp_src": {0x8000, 15, 2, "udp_src"}, "udp_dst": {0x8000, 16, 2, "udp_dst"},
-	"sctp_src": {0x8000, 17, 2, "sctp_src"}, "sctp_dst": {0x8000, 18, 2, "sctp_dst"},
+	"ip_src": fIPv4Src, "nw_src": fIPv4Src,
+	"ip_proto": fIPProto, "nw_proto": fIPProto,
+	"tcp_src": fTCPSrc, "tcp_dst": fTCPDst,
+	"udp_src": fUDPSrc, "udp_dst": fUDPDst,
+	"sctp_src": fSCTPSrc, "sctp_dst": fSCTPDst,
 }
