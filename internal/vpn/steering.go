@@ -89,6 +89,12 @@ type steering struct {
 	gens     map[*route.Attrs]*genAttrs
 	defAttrs map[epParams]*route.Attrs
 	attracts map[netip.Prefix]*attractPrefix
+	// own counts the attract prefixes generating each Flowspec rule. A
+	// received Flowspec route with the same rule is not re-advertised
+	// while we advertise our own: both would have the same NLRI (the
+	// instance RD and the rule) and replace each other, e.g. between two
+	// service VMs of one hop whose redirect RT is also their from_rt.
+	own map[string]int
 }
 
 // attractActive reports whether attract_traffic applies: it needs
@@ -139,6 +145,7 @@ func newSteering(inst *Instance, req *AttachRequest) *steering {
 			if !slices.Contains(s.static, p) {
 				s.static = append(s.static, p)
 				s.attracts[p] = &attractPrefix{refs: 1, flow: s.prefixFlow(p)}
+				s.addOwn(s.attracts[p].flow)
 			}
 		}
 	} else {
@@ -339,8 +346,34 @@ func (s *steering) attractRoutes(kind route.EventKind) {
 		}
 	}
 	for flow, rv := range s.flows {
-		s.emit(kind, s.flowRoute(flow, s.flowReadvAttrs(rv.gen)))
+		if s.own[flow] == 0 {
+			s.emit(kind, s.flowRoute(flow, s.flowReadvAttrs(rv.gen)))
+		}
 	}
+}
+
+func (s *steering) addOwn(flow string) {
+	if flow == "" {
+		return
+	}
+	if s.own == nil {
+		s.own = map[string]int{}
+	}
+	s.own[flow]++
+}
+
+// dropOwn forgets one attract prefix generating flow; it reports whether
+// no other one does.
+func (s *steering) dropOwn(flow string) bool {
+	if flow == "" {
+		return false
+	}
+	s.own[flow]--
+	if s.own[flow] > 0 {
+		return false
+	}
+	delete(s.own, flow)
+	return true
 }
 
 // addEndpoint gives a new endpoint forwarding to its port the current
@@ -470,7 +503,7 @@ func (s *steering) bestAdded(r *route.Route) {
 	}
 	switch {
 	case r.NLRI.Family == route.FlowVPN:
-		if changed && len(s.eps) > 0 {
+		if changed && len(s.eps) > 0 && s.own[key.flow] == 0 {
 			s.emit(route.Advertise, s.flowRoute(key.flow, s.flowReadvAttrs(rv.gen)))
 		}
 	case s.attract:
@@ -515,6 +548,7 @@ func (s *steering) addAttract(p netip.Prefix) {
 	if ap == nil {
 		ap = &attractPrefix{flow: s.prefixFlow(p)}
 		s.attracts[p] = ap
+		s.addOwn(ap.flow)
 	}
 	ap.refs++
 	if ap.refs == 1 && ap.flow != "" && len(s.eps) > 0 {
@@ -532,9 +566,15 @@ func (s *steering) removeAttract(p netip.Prefix) {
 		return
 	}
 	delete(s.attracts, p)
-	if ap.flow != "" && len(s.eps) > 0 {
-		s.emit(route.Withdraw, s.flowRoute(ap.flow, s.flowAttrs))
+	if !s.dropOwn(ap.flow) || len(s.eps) == 0 {
+		return
 	}
+	if rv := s.flows[ap.flow]; rv != nil {
+		// A received route with the same rule takes the NLRI over.
+		s.emit(route.Advertise, s.flowRoute(ap.flow, s.flowReadvAttrs(rv.gen)))
+		return
+	}
+	s.emit(route.Withdraw, s.flowRoute(ap.flow, s.flowAttrs))
 }
 
 // bestRemoved is called for each best route the VRF loses (instance
@@ -574,7 +614,7 @@ func (s *steering) bestRemoved(r *route.Route) {
 		}
 		switch {
 		case r.NLRI.Family == route.FlowVPN:
-			if len(s.eps) > 0 {
+			if len(s.eps) > 0 && s.own[key.flow] == 0 {
 				s.emit(route.Advertise, s.flowRoute(key.flow, s.flowReadvAttrs(rv.gen)))
 			}
 		case !s.attract:
@@ -588,7 +628,7 @@ func (s *steering) bestRemoved(r *route.Route) {
 	switch {
 	case r.NLRI.Family == route.FlowVPN:
 		delete(s.flows, key.flow)
-		if len(s.eps) > 0 {
+		if len(s.eps) > 0 && s.own[key.flow] == 0 {
 			s.emit(route.Withdraw, s.flowRoute(key.flow, s.flowReadvAttrs(rv.gen)))
 		}
 	case s.attract:

@@ -986,3 +986,50 @@ func strconvHex(i int) string {
 	const digits = "0123456789abcdef"
 	return string([]byte{digits[i>>4&0xf], digits[i&0xf]})
 }
+
+// TestAttractOwnFlowNotReplaced: two service VMs of one hop whose redirect
+// RT is also their from_rt receive each other's Flowspec routes, with the
+// rule of their own: the re-advertisement would have the NLRI of the VRF's
+// own Flowspec route (instance RD, same rule) and replace it. It waits
+// until the VRF's own route goes.
+func TestAttractOwnFlowNotReplaced(t *testing.T) {
+	f := newSteerFixture(t)
+	req := attractReq("52:54:00:00:00:01", "10.0.0.1", "tap1")
+	req.AttractTraffic.RedirectRTs = []route.RT{rt3}
+	f.attach(req)
+	v := f.m.Instance("v")
+	flow := "flow " + tc("1.1.1.1/32").String()
+
+	n1 := received("1.1.1.1/32", 1, 100, nh1, []route.RT{rt3})
+	f.send(route.Advertise, n1)
+	f.expect(v, "vif 10.0.0.1/32", "default 10.0.0.1", flow)
+	own := func() {
+		t.Helper()
+		fl := f.route(v, flow)
+		if !slices.Equal(fl.Attrs.RTs, []route.RT{rt3}) || fl.Attrs.Redirect != rt4 || len(fl.Attrs.RTRecords) != 0 {
+			t.Errorf("own Flowspec route replaced: RTs %v redirect %v records %v", fl.Attrs.RTs, fl.Attrs.Redirect, fl.Attrs.RTRecords)
+		}
+	}
+	own()
+	// The other service VM's Flowspec route for the same destination.
+	other := f.receivedFlow(tc("1.1.1.1/32"), 7, nh2, []route.RT{rt3}, rt4)
+	f.send(route.Advertise, other)
+	f.expect(v, "vif 10.0.0.1/32", "default 10.0.0.1", flow)
+	own()
+
+	// Our own goes: the received rule is re-advertised in its place.
+	f.send(route.Withdraw, n1)
+	f.expect(v, "vif 10.0.0.1/32", "default 10.0.0.1", flow)
+	fl := f.route(v, flow)
+	if !slices.Equal(fl.Attrs.RTs, []route.RT{rt4}) || fl.Attrs.Redirect != rt3 {
+		t.Errorf("re-advertised Flowspec route: RTs %v redirect %v", fl.Attrs.RTs, fl.Attrs.Redirect)
+	}
+	// And comes back: ours again.
+	f.send(route.Advertise, n1)
+	own()
+	f.send(route.Withdraw, other)
+	f.expect(v, "vif 10.0.0.1/32", "default 10.0.0.1", flow)
+	own()
+	f.send(route.Withdraw, n1)
+	f.expect(v, "vif 10.0.0.1/32")
+}
