@@ -104,7 +104,7 @@ func (c *conn) handshakeAndServe() error {
 // handshake runs OpenSent and OpenConfirm.
 func (c *conn) handshake() (*negotiated, error) {
 	cfg := c.p.cfg
-	if err := c.writeMsg(openMessage(cfg)); err != nil {
+	if err := c.writeMsg(openMessage(cfg, c.p.restarting())); err != nil {
 		return nil, err
 	}
 	c.setState(OpenSent)

@@ -30,7 +30,22 @@
 // Once established, the peer subscribes to the RTC routes when RT
 // Constraint is negotiated, and then to each route target the peer asks for
 // with RTC routes; otherwise to every route of the negotiated families. End
-// of RIB follows the replay of the initial subscriptions. When the session
-// ends, engine.Cleanup withdraws the routes learned from the peer and drops
-// its subscriptions; the next session starts over with a full replay.
+// of RIB follows the replay of the initial subscriptions (for the VPN
+// families under RT Constraint with a graceful restart peer: the replay of
+// what the peer's RTC routes selected, once its RTC End-of-RIB came; a
+// restarting peer gets every VPN route at once). When the session ends,
+// engine.Cleanup withdraws the routes learned from the peer and drops its
+// subscriptions; the next session starts over with a full replay.
+//
+// # Graceful restart, MD5, maximum prefixes, peers at run time
+//
+// With Config.GracefulRestart (gr.go), the routes of a peer that announced
+// Graceful Restart survive the loss of its session as stale routes, left
+// in the engine untouched, until the peer's End-of-RIB, the stale timer or
+// its restart time (RFC 4724 §4.2, RFC 8538 for NOTIFICATIONs); Synced
+// closes once every peer sent End-of-RIB for every family. TCP MD5 keys
+// (md5.go) are set on outgoing sockets and per peer on the listener.
+// MaxPrefixes closes the session of a peer with too many routes (Cease,
+// RFC 4486) and retries later. UpdatePeers adds and removes peers at run
+// time (SIGHUP).
 package bgp

@@ -87,8 +87,13 @@ type env struct {
 // only peer is a fake peer listening on 127.0.0.2. mod adjusts the config.
 func newEnv(t testing.TB, rtc bool, mod func(*Config)) *env {
 	t.Helper()
+	return newEnvLog(t, rtc, mod, testLogger(t))
+}
+
+// newEnvLog is newEnv logging to log.
+func newEnvLog(t testing.TB, rtc bool, mod func(*Config), log *slog.Logger) *env {
+	t.Helper()
 	t.Cleanup(func() { checkNoLeak(t) }) // runs last
-	log := testLogger(t)
 	fp := newFakePeer(t)
 	for !portFree(localIP, fp.port()) { // the speaker may listen on it too
 		fp = newFakePeer(t)
@@ -150,10 +155,19 @@ type fakePeer struct {
 
 func newFakePeer(t testing.TB) *fakePeer {
 	t.Helper()
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: fakeIP.AsSlice()})
+	return newFakePeerAt(t, fakeIP, 0)
+}
+
+// newFakePeerAt returns a fake peer listening on ip:port (0: any port).
+func newFakePeerAt(t testing.TB, ip netip.Addr, port uint16) *fakePeer {
+	t.Helper()
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false) // plain TCP: TCP MD5 tests set keys on it
+	l, err := lc.Listen(context.Background(), "tcp4", net.JoinHostPort(ip.String(), itoa(port)))
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln := l.(*net.TCPListener)
 	fp := &fakePeer{t: t, ln: ln}
 	t.Cleanup(func() {
 		ln.Close()
@@ -277,6 +291,7 @@ type openOpts struct {
 	families []bgp.Family
 	noAS4    bool
 	version  uint8
+	gr       *bgp.CapGracefulRestart // Graceful Restart capability, if any
 }
 
 func defaultOpen() openOpts {
@@ -295,6 +310,9 @@ func (o openOpts) message() *bgp.BGPMessage {
 		caps = append(caps, bgp.NewCapFourOctetASNumber(o.as))
 	}
 	caps = append(caps, bgp.NewCapRouteRefresh())
+	if o.gr != nil {
+		caps = append(caps, o.gr)
+	}
 	as := uint16(asTrans)
 	if o.as <= 0xffff {
 		as = uint16(o.as)

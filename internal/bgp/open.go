@@ -57,11 +57,23 @@ func localFamilies(cfg *Config) familySet {
 
 // openMessage builds our OPEN: version 4, our AS (AS_TRANS when it needs 4
 // octets), hold time, BGP identifier, and the Multiprotocol and 4-octet AS
-// capabilities. Nothing else is announced: we implement nothing else.
-func openMessage(cfg *Config) *bgp.BGPMessage {
+// capabilities, plus Graceful Restart when enabled (with the Restart State
+// bit when restarting is set). Nothing else is announced: we implement
+// nothing else.
+func openMessage(cfg *Config, restarting bool) *bgp.BGPMessage {
 	var caps []bgp.ParameterCapabilityInterface
 	for _, f := range localFamilies(cfg).list() {
 		caps = append(caps, bgp.NewCapMultiProtocol(bgpFamily(f)))
+	}
+	if cfg.GracefulRestart {
+		preserved := setOf(cfg.ForwardingPreserved...)
+		var tuples []*bgp.CapGracefulRestartTuple
+		for _, f := range localFamilies(cfg).list() {
+			tuples = append(tuples, bgp.NewCapGracefulRestartTuple(bgpFamily(f), preserved.has(f)))
+		}
+		// N bit: we implement RFC 8538 (NOTIFICATIONs other than Hard
+		// Reset keep the routes too).
+		caps = append(caps, bgp.NewCapGracefulRestart(restarting, true, cfg.RestartTime, tuples))
 	}
 	caps = append(caps, bgp.NewCapFourOctetASNumber(cfg.AS))
 	myAS := uint16(asTrans)
@@ -81,6 +93,18 @@ type negotiated struct {
 	families familySet // ours ∩ the peer's
 	missing  []route.Family
 	as4      bool // the peer supports 4-octet AS numbers
+	// gr is the peer's Graceful Restart capability, nil when the peer did
+	// not announce it or when we do not do graceful restart.
+	gr *peerGR
+}
+
+// peerGR is what a peer announced in its Graceful Restart capability.
+type peerGR struct {
+	restartTime  uint16    // seconds
+	restarting   bool      // R bit: the peer restarted
+	notification bool      // N bit (RFC 8538), announced by both sides
+	families     familySet // families whose routes the peer wants kept
+	forwarding   familySet // of which the peer preserved its forwarding state (F bit)
 }
 
 // rtcActive reports whether RT Constraint is negotiated.
@@ -116,11 +140,33 @@ func negotiate(open *bgp.BGPOpen, cfg *Config) (negotiated, *bgp.MessageError) {
 				}
 			case *bgp.CapFourOctetASNumber:
 				n.as4 = true
+			case *bgp.CapGracefulRestart:
+				if !cfg.GracefulRestart {
+					continue
+				}
+				gr := &peerGR{
+					restartTime:  c.Time,
+					restarting:   c.Flags&0x08 != 0,
+					notification: c.Flags&0x04 != 0,
+				}
+				for _, t := range c.Tuples {
+					if f := route.FamilyOf(t.AFI, t.SAFI); f != route.FamilyAny {
+						gr.families |= setOf(f)
+						if t.Flags&0x80 != 0 {
+							gr.forwarding |= setOf(f)
+						}
+					}
+				}
+				n.gr = gr
 			}
 		}
 	}
 	local := localFamilies(cfg)
 	n.families = local & peer
+	if n.gr != nil {
+		n.gr.families &= n.families
+		n.gr.forwarding &= n.families
+	}
 	for _, f := range local.list() {
 		if !peer.has(f) {
 			n.missing = append(n.missing, f)

@@ -2,6 +2,7 @@ package bgp
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -44,15 +45,29 @@ type peer struct {
 	mu sync.Mutex // guards st
 	st peerState
 
+	// stale holds the routes kept from a lost session (graceful restart).
+	stale staleRoutes
+
+	// ctx ends the peer (Speaker.Stop, or removal by UpdatePeers, which
+	// sets deconfigured first); done is closed when run returns.
+	ctx          context.Context
+	cancel       context.CancelFunc
+	done         chan struct{}
+	deconfigured atomic.Bool
+
 	// Owned by the run goroutine.
-	conns    map[*conn]struct{}
-	session  *conn
-	dialing  bool
-	idle     State     // state when no connection is in progress: Idle or Active
-	failures int       // connection attempts failed in a row
-	retryAt  time.Time // next connection attempt (zero: none planned)
-	sp       *Speaker
-	everUp   bool // guarded by sp.mu
+	conns        map[*conn]struct{}
+	session      *conn
+	dialing      bool
+	idle         State     // state when no connection is in progress: Idle or Active
+	failures     int       // connection attempts failed in a row
+	retryAt      time.Time // next connection attempt (zero: none planned)
+	penaltyUntil time.Time // no session before (maximum number of prefixes exceeded)
+	sp           *Speaker
+
+	// Guarded by sp.mu.
+	everUp bool // a session was established once
+	synced bool // the peer sent End-of-RIB for every family once
 }
 
 // peerState is the part of the status written by the goroutines.
@@ -64,11 +79,12 @@ type peerState struct {
 
 type peerCounters struct {
 	updatesIn, updatesOut, routesIn, ownDropped, treatAsWithdraw, eventsDropped, sessionsUp atomic.Uint64
+	maxPrefixesExceeded                                                                     atomic.Uint64
 }
 
 func newPeer(sp *Speaker, addr netip.Addr) *peer {
 	name := "BGP-" + addr.String()
-	return &peer{
+	p := &peer{
 		cfg:      &sp.cfg,
 		eng:      sp.eng,
 		addr:     addr,
@@ -80,7 +96,10 @@ func newPeer(sp *Speaker, addr netip.Addr) *peer {
 		st:       peerState{since: time.Now()},
 		conns:    map[*conn]struct{}{},
 		sp:       sp,
+		done:     make(chan struct{}),
 	}
+	p.stale.p = p
+	return p
 }
 
 // Source implements engine.Worker.
@@ -117,7 +136,9 @@ type connEvent struct {
 }
 
 // run is the peer goroutine.
-func (p *peer) run(ctx context.Context) {
+func (p *peer) run() {
+	defer close(p.done)
+	ctx := p.ctx
 	retry := time.NewTimer(0) // first attempt at once
 	defer retry.Stop()
 	p.retryAt = time.Now()
@@ -142,6 +163,11 @@ func (p *peer) run(ctx context.Context) {
 				go p.dial(dctx, cancelDial)
 			}
 		case nc := <-p.incoming:
+			if wait := time.Until(p.penaltyUntil); wait > 0 {
+				p.log.Debug("incoming connection refused: maximum number of prefixes exceeded", "retry_in", wait.Round(time.Second).String())
+				nc.Close()
+				break
+			}
 			p.startConn(nc, false)
 		case ev := <-p.events:
 			if d := p.handle(ev, false); d > 0 {
@@ -156,6 +182,18 @@ func (p *peer) run(ctx context.Context) {
 	}
 }
 
+// restarting reports whether our OPEN carries the Restart State bit: the
+// daemon restarted (Config.Restarted) and no session with the peer was
+// established since.
+func (p *peer) restarting() bool {
+	if !p.cfg.Restarted {
+		return false
+	}
+	p.sp.mu.Lock()
+	defer p.sp.mu.Unlock()
+	return !p.everUp
+}
+
 // jitter multiplies d by a random factor in [1, 1.5).
 func jitter(d time.Duration) time.Duration {
 	return d + time.Duration(rand.Int64N(int64(d)/2+1))
@@ -164,7 +202,11 @@ func jitter(d time.Duration) time.Duration {
 func (p *peer) dial(ctx context.Context, cancel context.CancelFunc) {
 	defer cancel()
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: p.cfg.LocalAddress.AsSlice()}}
-	nc, err := d.DialContext(ctx, "tcp", net.JoinHostPort(p.addr.String(), strconv.Itoa(int(p.cfg.Port))))
+	d.SetMultipathTCP(false) // plain TCP: MPTCP sockets refuse TCP MD5
+	if pw := p.cfg.md5Password(p.addr); pw != "" {
+		d.Control = md5Control(p.addr, pw)
+	}
+	nc, err := d.DialContext(ctx, "tcp4", net.JoinHostPort(p.addr.String(), strconv.Itoa(int(p.cfg.Port))))
 	p.events <- connEvent{kind: evDialed, nc: nc, err: err}
 }
 
@@ -210,6 +252,12 @@ func (p *peer) handle(ev connEvent, stopping bool) time.Duration {
 			p.mu.Lock()
 			p.st.neg = ev.neg
 			p.mu.Unlock()
+			p.sp.mu.Lock()
+			p.everUp = true
+			p.sp.mu.Unlock()
+			// Before the session publishes anything: stale routes of
+			// families the peer no longer preserves go now.
+			p.stale.established(ev.neg.gr, p.cfg.StaleTime)
 		}
 		p.updateState() // Established is visible before the session sends anything
 		c.verdict <- ok
@@ -219,10 +267,24 @@ func (p *peer) handle(ev connEvent, stopping bool) time.Duration {
 			p.session = nil
 			p.idle = Idle
 			p.log.Info("BGP session closed", "reason", errString(ev.err))
-			// Withdraw the peer's routes from local workers and drop its
-			// subscriptions; the next session re-subscribes and gets a
+			p.mu.Lock()
+			neg := p.st.neg
+			p.mu.Unlock()
+			// Keep the peer's routes as stale (graceful restart), or
+			// withdraw them from local workers; either way drop its
+			// subscriptions: the next session re-subscribes and gets a
 			// full replay.
-			p.eng.Cleanup(p)
+			if stopping || !p.gracefulLoss(neg, ev.err) || !p.retainRoutes(p.ctx, neg.gr) {
+				p.stale.drop()
+				p.eng.Cleanup(p)
+			}
+			if maxPrefixesExceeded(ev.err) {
+				d := p.cfg.MaxPrefixesRetry
+				p.penaltyUntil = time.Now().Add(d)
+				p.log.Warn("peer sent more routes than max_prefixes: its routes are withdrawn, reconnecting later",
+					"max_prefixes", p.cfg.MaxPrefixes, "retry_in", d.String())
+				return d
+			}
 			return jitter(p.cfg.ReconnectDelay)
 		}
 		p.log.Debug("connection closed", "outgoing", c.outgoing, "reason", errString(ev.err))
@@ -263,11 +325,15 @@ func (p *peer) resolveCollision(c *conn) bool {
 	return true
 }
 
-// shutdown closes every connection with a Cease and waits for them.
+// shutdown closes every connection (see closing), waits for them and
+// withdraws the peer's routes, stale ones included.
 func (p *peer) shutdown() {
-	cease := bgp.NewBGPNotificationMessage(bgp.BGP_ERROR_CEASE, bgp.BGP_ERROR_SUB_ADMINISTRATIVE_SHUTDOWN, nil)
 	for c := range p.conns {
-		c.shutdown(cease)
+		notif, send := p.closing(c)
+		if !send {
+			notif = nil
+		}
+		c.shutdown(notif)
 	}
 	for p.dialing || len(p.conns) > 0 {
 		select {
@@ -278,8 +344,51 @@ func (p *peer) shutdown() {
 		}
 	}
 	p.drainIncoming()
+	p.stale.drop()
+	p.eng.Cleanup(p)
 	p.idle = Idle
 	p.updateState()
+}
+
+// closing returns the NOTIFICATION that ends connection c when the peer
+// stops, and whether to send one at all. A removed peer gets a Cease (Peer
+// De-configured). When the speaker stops, the peer is asked to keep our
+// routes if our forwarding state survives the stop (graceful restart), and
+// to drop them otherwise: with the RFC 8538 N bit negotiated, a Cease keeps
+// them and a Hard Reset drops them; without it, only a NOTIFICATION-less
+// close keeps them.
+func (p *peer) closing(c *conn) (*bgp.BGPMessage, bool) {
+	sub := uint8(bgp.BGP_ERROR_SUB_ADMINISTRATIVE_SHUTDOWN)
+	keep := p.cfg.GracefulRestart && len(p.cfg.ForwardingPreserved) > 0
+	if p.deconfigured.Load() {
+		sub, keep = bgp.BGP_ERROR_SUB_PEER_DECONFIGURED, false
+	}
+	cease := bgp.NewBGPNotificationMessage(bgp.BGP_ERROR_CEASE, sub, nil)
+	if c != p.session {
+		return cease, true
+	}
+	p.mu.Lock()
+	neg := p.st.neg
+	p.mu.Unlock()
+	nbit := neg != nil && neg.gr != nil && neg.gr.notification
+	switch {
+	case keep && nbit:
+		return cease, true
+	case keep:
+		p.log.Info("closing the session without NOTIFICATION: the peer keeps our routes (graceful restart)")
+		return nil, false
+	case nbit:
+		return bgp.NewBGPNotificationMessage(bgp.BGP_ERROR_CEASE, bgp.BGP_ERROR_SUB_HARD_RESET, []byte{bgp.BGP_ERROR_CEASE, sub}), true
+	}
+	return cease, true
+}
+
+// maxPrefixesExceeded reports whether err is the NOTIFICATION we send when
+// a peer exceeds MaxPrefixes.
+func maxPrefixesExceeded(err error) bool {
+	var ne *notificationError
+	return errors.As(err, &ne) && !ne.received && ne.code == bgp.BGP_ERROR_CEASE &&
+		ne.subcode == bgp.BGP_ERROR_SUB_MAXIMUM_NUMBER_OF_PREFIXES_REACHED
 }
 
 // drainIncoming closes connections queued by the listener.
@@ -319,9 +428,6 @@ func (p *peer) setState(s State) {
 	}
 	p.st.prev, p.st.state, p.st.since = old, s, time.Now()
 	p.mu.Unlock()
-	if s == Established && p.sp != nil {
-		p.sp.peerEstablished(p)
-	}
 	level := slog.LevelInfo
 	if (old == Connect || old == Active || old == Idle) && (s == Connect || s == Active) {
 		level = slog.LevelDebug // retry loop while the peer is unreachable
@@ -356,10 +462,25 @@ func (p *peer) status() PeerStatus {
 			TreatAsWithdraw:  p.stats.treatAsWithdraw.Load(),
 			EventsDropped:    p.stats.eventsDropped.Load(),
 			SessionsUp:       p.stats.sessionsUp.Load(),
+
+			StaleRoutesWithdrawn: p.stale.swept.Load(),
+			MaxPrefixesExceeded:  p.stats.maxPrefixesExceeded.Load(),
 		},
+		GracefulRestart: GRStatus{Enabled: p.cfg.GracefulRestart, StaleRoutes: p.stale.count()},
+	}
+	if p.sp != nil {
+		p.sp.mu.Lock()
+		ps.GracefulRestart.Synced = p.synced
+		p.sp.mu.Unlock()
 	}
 	if n := st.neg; n != nil {
 		ps.PeerAS = n.peerAS
+		if n.gr != nil {
+			ps.GracefulRestart.PeerRestartTime = n.gr.restartTime
+			for _, f := range n.gr.families.list() {
+				ps.GracefulRestart.PeerFamilies = append(ps.GracefulRestart.PeerFamilies, FamilyName(f))
+			}
+		}
 		if st.state == Established {
 			ps.RTC.Active = n.rtcActive()
 			ps.Protocol.HoldTime = n.holdTime

@@ -40,6 +40,20 @@ type session struct {
 	// goroutine only): see readLoop.
 	pending []route.Event
 
+	// End-of-RIB received, per family (reader goroutine only).
+	eorIn familySet
+	// vpnEOR, when not nil, is closed when the peer's RTC End-of-RIB
+	// came: the End-of-RIB of the VPN families may follow.
+	vpnEOR chan struct{}
+	// wildcard: subscribed to whole VPN families until the peer's RTC
+	// End-of-RIB (restarting peer; reader goroutine only).
+	wildcard bool
+
+	// Maximum number of prefixes (reader goroutine only): the peer's route
+	// count when last read from the engine, and the advertisements
+	// published since (an upper bound of the growth).
+	knownRoutes, advSince int
+
 	wg sync.WaitGroup
 }
 
@@ -79,16 +93,54 @@ func (s *session) run() error {
 	p.out.clear()
 	p.established.Store(true)
 
+	if s.neg.families == 0 {
+		p.sp.peerSynced(p) // nothing to wait for
+	}
 	s.subscribeInitial()
 	// End-of-RIB once the replay of the initial subscriptions is queued.
+	eor := s.neg.families
+	if s.neg.rtcActive() && !s.wildcard && s.neg.gr != nil {
+		// Our VPN routes depend on the RTC routes of the peer: their
+		// End-of-RIB follows the peer's RTC End-of-RIB (RFC 4684 §6),
+		// else a graceful restart helper would sweep our routes before
+		// we send them.
+		eor &^= vpnFamilies
+		s.vpnEOR = make(chan struct{})
+		s.wg.Add(1)
+		go s.vpnEORLater()
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		if p.eng.Sync(ctx) == nil {
-			p.out.pushEOR(s.neg.families.list())
+			p.out.pushEOR(eor.list())
 		}
 	}()
 	return s.readLoop()
+}
+
+// rtcEORWait bounds the wait for the peer's RTC End-of-RIB before we send
+// the End-of-RIB of the VPN families.
+const rtcEORWait = 30 * time.Second
+
+// vpnEORLater sends the End-of-RIB of the VPN families once the peer's RTC
+// End-of-RIB came and the routes its RTC routes selected are queued (or
+// after rtcEORWait).
+func (s *session) vpnEORLater() {
+	defer s.wg.Done()
+	ctx := s.c.ctx
+	t := time.NewTimer(rtcEORWait)
+	defer t.Stop()
+	select {
+	case <-s.vpnEOR:
+	case <-t.C:
+		s.log.Info("no RTC End-of-RIB from the peer: sending the End-of-RIB of the VPN families", "waited", rtcEORWait.String())
+	case <-ctx.Done():
+		return
+	}
+	if s.p.eng.Sync(ctx) == nil {
+		s.p.out.pushEOR((s.neg.families & vpnFamilies).list())
+	}
 }
 
 func (s *session) logUp() {
@@ -112,6 +164,15 @@ func (s *session) logUp() {
 func (s *session) subscribeInitial() {
 	if s.neg.rtcActive() {
 		s.p.eng.Subscribe(s.p, engine.Match{Family: route.RTC})
+		if s.neg.gr != nil && s.neg.gr.restarting {
+			// A restarting peer sends nothing (RTC routes included)
+			// before it has our End-of-RIB: send it every VPN route
+			// now, until its RTC End-of-RIB tells what it wants.
+			s.wildcard = true
+			for _, f := range (s.neg.families & vpnFamilies).list() {
+				s.p.eng.Subscribe(s.p, engine.Match{Family: f})
+			}
+		}
 		return
 	}
 	for _, f := range s.neg.families.list() {
@@ -143,8 +204,17 @@ func (s *session) readLoop() error {
 		}
 		switch m := msg.Body.(type) {
 		case *bgp.BGPUpdate:
+			if eor, f := m.IsEndOfRib(); eor && perr == nil {
+				s.endOfRIB(f)
+				break
+			}
 			if err := s.update(m, perr); err != nil {
 				return err
+			}
+			if s.p.cfg.MaxPrefixes > 0 && s.knownRoutes+s.advSince > s.p.cfg.MaxPrefixes {
+				if err := s.checkMaxPrefixes(); err != nil {
+					return err
+				}
 			}
 		case *bgp.BGPKeepAlive:
 		case *bgp.BGPRouteRefresh:
@@ -196,6 +266,13 @@ func (s *session) update(u *bgp.BGPUpdate, perr *bgp.MessageError) error {
 	if s.neg.rtcActive() {
 		changes = s.rtc(res.events)
 	}
+	if p.cfg.MaxPrefixes > 0 {
+		for i := range res.events {
+			if res.events[i].Kind == route.Advertise {
+				s.advSince++
+			}
+		}
+	}
 	s.pending = append(s.pending, res.events...)
 	if len(changes) > 0 || len(s.pending) >= maxPending {
 		s.publish()
@@ -207,13 +284,74 @@ func (s *session) update(u *bgp.BGPUpdate, perr *bgp.MessageError) error {
 }
 
 // publish hands the pending events to the engine, which owns them from
-// there.
+// there (through the stale routes while there are some: see gr.go).
 func (s *session) publish() {
 	if len(s.pending) == 0 {
 		return
 	}
-	s.p.eng.Publish(s.p, s.pending)
+	if s.p.stale.active.Load() {
+		s.p.stale.publish(s.pending)
+	} else {
+		s.p.eng.Publish(s.p, s.pending)
+	}
 	s.pending = nil
+}
+
+// endOfRIB handles the peer's End-of-RIB marker for bgp family f: stale
+// routes of the family that were not advertised again are withdrawn, and
+// the peer is synced once every negotiated family has had its marker.
+func (s *session) endOfRIB(f bgp.Family) {
+	rf := routeFamily(f)
+	if rf == route.FamilyAny || !s.neg.families.has(rf) {
+		s.log.Debug("End-of-RIB of an unused family ignored", "family", f.String())
+		return
+	}
+	s.publish() // what came before the marker first
+	if s.debug {
+		s.log.Debug("End-of-RIB received", "family", FamilyName(rf))
+	}
+	first := !s.eorIn.has(rf)
+	s.eorIn |= setOf(rf)
+	s.p.stale.endOfRIB(rf)
+	if rf == route.RTC && first {
+		if s.wildcard {
+			// The peer's RTC routes are in: back to what they select.
+			s.wildcard = false
+			for _, f := range (s.neg.families & vpnFamilies).list() {
+				s.p.eng.Unsubscribe(s.p, engine.Match{Family: f})
+			}
+		}
+		if s.vpnEOR != nil {
+			close(s.vpnEOR)
+		}
+	}
+	if first && s.eorIn&s.neg.families == s.neg.families {
+		s.p.sp.peerSynced(s.p)
+	}
+}
+
+// checkMaxPrefixes counts the peer's routes in the engine (once the
+// pending publications are processed) and closes the session when there
+// are more than MaxPrefixes.
+func (s *session) checkMaxPrefixes() error {
+	p := s.p
+	s.publish()
+	if err := p.eng.Sync(s.c.ctx); err != nil {
+		return err
+	}
+	n := 0
+	for _, sr := range p.eng.StoredRoutes() {
+		if sr.Source == &p.src {
+			n += sr.Routes
+		}
+	}
+	s.knownRoutes, s.advSince = n, 0
+	if n <= p.cfg.MaxPrefixes {
+		return nil
+	}
+	p.stats.maxPrefixesExceeded.Add(1)
+	s.log.Error("maximum number of prefixes reached: closing the session", "routes", n, "max_prefixes", p.cfg.MaxPrefixes)
+	return s.c.fail(bgp.BGP_ERROR_CEASE, bgp.BGP_ERROR_SUB_MAXIMUM_NUMBER_OF_PREFIXES_REACHED)
 }
 
 // decode validates u (RFC 7606 error handling, on top of the decoder's) and

@@ -49,6 +49,24 @@ type PeerStatus struct {
 	// engine.View.Subscriptions(Worker) what it is subscribed to.
 	Worker engine.Worker
 	Stats  PeerStats
+	// GracefulRestart tells what graceful restart does with the peer.
+	GracefulRestart GRStatus
+}
+
+// GRStatus is the graceful restart part of a PeerStatus.
+type GRStatus struct {
+	Enabled bool // we announce the capability
+	// PeerRestartTime is the Restart Time the peer announced in its last
+	// OPEN (0 when it did not announce graceful restart).
+	PeerRestartTime uint16
+	// PeerFamilies are the families the peer asked to be kept while it
+	// restarts, in looking glass form.
+	PeerFamilies []string
+	// StaleRoutes is the number of routes kept from a lost session, not
+	// yet confirmed by the peer.
+	StaleRoutes int
+	// Synced is set once the peer sent End-of-RIB for every family.
+	Synced bool
 }
 
 // RTCStatus tells whether RT Constraint is enabled locally and negotiated.
@@ -74,6 +92,12 @@ type PeerStats struct {
 	TreatAsWithdraw  uint64 // UPDATEs handled as withdrawals (RFC 7606)
 	EventsDropped    uint64 // route events delivered while not established
 	SessionsUp       uint64
+	// StaleRoutesWithdrawn counts the stale routes withdrawn (not
+	// confirmed by the peer after a graceful restart).
+	StaleRoutesWithdrawn uint64
+	// MaxPrefixesExceeded counts the sessions closed because the peer
+	// sent more routes than max_prefixes.
+	MaxPrefixesExceeded uint64
 }
 
 // FamilyName returns the looking glass name of a family, e.g.

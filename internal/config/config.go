@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Section names of the bagpipe-bgp configuration.
@@ -53,6 +54,26 @@ type BGPConfig struct {
 	EnableRTC bool
 	// Port is bgp_port, the destination port of outgoing BGP sessions.
 	Port uint16
+
+	// Not in the reference (docs/operations.md, "BGP graceful restart,
+	// MD5, max-prefix, reload").
+
+	// GracefulRestart is graceful_restart (RFC 4724 capability and helper
+	// role); GracefulRestartTime is graceful_restart_time, the restart
+	// time we announce; GracefulRestartStaleTime is
+	// graceful_restart_stale_time, how long the stale routes of a
+	// restarted peer wait for its End-of-RIB.
+	GracefulRestart          bool
+	GracefulRestartTime      time.Duration
+	GracefulRestartStaleTime time.Duration
+	// MD5Password is md5_password, the TCP MD5 (RFC 2385) password of
+	// every peer ("" for none); MD5PeerPasswords overrides it per peer
+	// (md5_peer_passwords, "address=password" items).
+	MD5Password      string
+	MD5PeerPasswords map[netip.Addr]string
+	// MaxPrefixes is max_prefixes: the most routes a peer may send (0:
+	// no limit).
+	MaxPrefixes int
 }
 
 // APIConfig is the [API] section (REST API listening address).
@@ -78,6 +99,12 @@ type CommonConfig struct {
 	RootHelper string
 	// RootHelperDaemon is empty when unset.
 	RootHelperDaemon string
+	// StateDir is the directory where attachments are kept across
+	// restarts ("" when unset: nothing is kept, as the reference).
+	StateDir string
+	// StateSweepTimeout bounds how long dataplane entries adopted at a
+	// restart wait for the routes that confirm them.
+	StateSweepTimeout time.Duration
 }
 
 // DataplaneConfig is a [DATAPLANE_DRIVER_IPVPN] or [DATAPLANE_DRIVER_EVPN]
@@ -134,6 +161,11 @@ func coreOptions() map[string][]Option {
 		SectionCommon: {
 			{Name: "root_helper", Kind: String, Default: "sudo", Help: "root helper command"},
 			{Name: "root_helper_daemon", Kind: String, Help: "root helper daemon application to use when possible"},
+			// Not in the reference: state across restarts (docs/operations.md).
+			{Name: "state_dir", Kind: String,
+				Help: "directory where attachments are kept across restarts (default: none, nothing is kept)"},
+			{Name: "state_sweep_timeout", Kind: Int, Default: 120, Bounds: &Bounds{1, 86400},
+				Help: "seconds after which dataplane entries adopted at a restart and confirmed by no route are removed, even if a BGP peer is still down"},
 		},
 		SectionAPI: {
 			{Name: "host", Kind: Host, Default: "127.0.0.1", Deprecated: []string{"api_host"},
@@ -161,6 +193,20 @@ func coreOptions() map[string][]Option {
 			{Name: "my_as", Kind: Int, Required: true, Bounds: &Bounds{1, 1<<32 - 1}, Help: "our BGP Autonomous System"},
 			{Name: "enable_rtc", Kind: Bool, Default: true, Help: "enable RT Constraint (RFC4684)"},
 			{Name: "bgp_port", Kind: Port, Default: 179, Help: "TCP port of connections to BGP peers"},
+			// Not in the reference: graceful restart, TCP MD5, maximum
+			// number of prefixes (docs/operations.md).
+			{Name: "graceful_restart", Kind: Bool, Default: true,
+				Help: "BGP graceful restart (RFC 4724): announce the capability and keep the routes of a restarting peer"},
+			{Name: "graceful_restart_time", Kind: Int, Default: 120, Bounds: &Bounds{1, 4095},
+				Help: "restart time announced to the peers, in seconds: how long they keep our routes while we restart"},
+			{Name: "graceful_restart_stale_time", Kind: Int, Default: 360, Bounds: &Bounds{1, 86400},
+				Help: "seconds the stale routes of a restarted peer wait for its End-of-RIB"},
+			{Name: "md5_password", Kind: String, Secret: true,
+				Help: "TCP MD5 signature (RFC 2385) password of the sessions with every peer (default: none)"},
+			{Name: "md5_peer_passwords", Kind: List, Default: []string{}, Secret: true,
+				Help: "per-peer TCP MD5 passwords, address=password items overriding md5_password (empty password: none)"},
+			{Name: "max_prefixes", Kind: Int, Default: 0, Bounds: &Bounds{0, 1<<31 - 1},
+				Help: "most routes a peer may send; more closes the session (0: no limit)"},
 		},
 	}
 }
@@ -458,7 +504,14 @@ func (l *loader) typed() error {
 		MyAS:            uint32(bgp.Int("my_as")),
 		EnableRTC:       bgp.Bool("enable_rtc"),
 		Port:            uint16(bgp.Int("bgp_port")),
+
+		GracefulRestart:          bgp.Bool("graceful_restart"),
+		GracefulRestartTime:      time.Duration(bgp.Int("graceful_restart_time")) * time.Second,
+		GracefulRestartStaleTime: time.Duration(bgp.Int("graceful_restart_stale_time")) * time.Second,
+		MD5Password:              bgp.String("md5_password"),
+		MaxPrefixes:              bgp.Int("max_prefixes"),
 	}
+	errs = append(errs, c.BGP.md5Passwords(bgp.List("md5_peer_passwords"))...)
 	api := c.Section(SectionAPI)
 	c.API = APIConfig{Host: api.String("host"), Port: uint16(api.Int("port")),
 		UnixSocket: api.String("unix_socket"), UnixSocketGroup: api.String("unix_socket_group"), TCP: api.Bool("tcp_listener")}
@@ -479,8 +532,10 @@ func (l *loader) typed() error {
 	}
 	common := c.Section(SectionCommon)
 	c.Common = CommonConfig{
-		RootHelper:       common.String("root_helper"),
-		RootHelperDaemon: common.String("root_helper_daemon"),
+		RootHelper:        common.String("root_helper"),
+		RootHelperDaemon:  common.String("root_helper_daemon"),
+		StateDir:          common.String("state_dir"),
+		StateSweepTimeout: time.Duration(common.Int("state_sweep_timeout")) * time.Second,
 	}
 	for _, t := range VPNTypes {
 		d := c.Dataplane(t)
@@ -539,4 +594,40 @@ func defaultConfigDir() (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// maxMD5Password is the longest TCP MD5 key Linux accepts.
+const maxMD5Password = 80
+
+// md5Passwords checks md5_password and parses md5_peer_passwords. Errors
+// never quote a password.
+func (b *BGPConfig) md5Passwords(items []string) []error {
+	var errs []error
+	if len(b.MD5Password) > maxMD5Password {
+		errs = append(errs, fmt.Errorf("[BGP] md5_password: at most %d bytes", maxMD5Password))
+	}
+	for i, it := range items {
+		addr, pw, ok := strings.Cut(it, "=")
+		a, err := netip.ParseAddr(strings.TrimSpace(addr))
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("[BGP] md5_peer_passwords: item %d is not address=password", i+1))
+			continue
+		case err != nil || !a.Is4():
+			errs = append(errs, fmt.Errorf("[BGP] md5_peer_passwords: item %d: %q is not an IPv4 address", i+1, strings.TrimSpace(addr)))
+			continue
+		case len(pw) > maxMD5Password:
+			errs = append(errs, fmt.Errorf("[BGP] md5_peer_passwords: password of %s: at most %d bytes", a, maxMD5Password))
+			continue
+		}
+		if _, dup := b.MD5PeerPasswords[a]; dup {
+			errs = append(errs, fmt.Errorf("[BGP] md5_peer_passwords: %s given twice", a))
+			continue
+		}
+		if b.MD5PeerPasswords == nil {
+			b.MD5PeerPasswords = map[netip.Addr]string{}
+		}
+		b.MD5PeerPasswords[a] = pw
+	}
+	return errs
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // minimal holds the required options.
@@ -34,14 +35,15 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("warnings = %q, want none", warnings)
 	}
 	want := BGPConfig{LocalAddress: addr("10.0.0.1"), LocalAddressRaw: "10.0.0.1", Peers: []netip.Addr{},
-		MyAS: 64512, EnableRTC: true, Port: 179}
+		MyAS: 64512, EnableRTC: true, Port: 179,
+		GracefulRestart: true, GracefulRestartTime: 120 * time.Second, GracefulRestartStaleTime: 360 * time.Second}
 	if !reflect.DeepEqual(c.BGP, want) {
 		t.Errorf("BGP = %+v, want %+v", c.BGP, want)
 	}
 	if want := (APIConfig{Host: "127.0.0.1", Port: 8082, UnixSocketMode: 0o660, TCP: true}); c.API != want {
 		t.Errorf("API = %+v, want %+v", c.API, want)
 	}
-	if want := (CommonConfig{RootHelper: "sudo"}); c.Common != want {
+	if want := (CommonConfig{RootHelper: "sudo", StateSweepTimeout: 120 * time.Second}); c.Common != want {
 		t.Errorf("Common = %+v, want %+v", c.Common, want)
 	}
 	for _, d := range []*DataplaneConfig{&c.IPVPN, &c.EVPN} {
@@ -54,11 +56,12 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("Log = %+v, want %+v", c.Log, wantLog)
 	}
 	wantEffective := map[string]map[string]any{
-		"COMMON": {"root_helper": "sudo", "root_helper_daemon": nil},
+		"COMMON": {"root_helper": "sudo", "root_helper_daemon": nil, "state_dir": nil, "state_sweep_timeout": 120},
 		"API": {"host": "127.0.0.1", "port": 8082, "metrics_host": nil, "metrics_port": nil,
 			"unix_socket": nil, "unix_socket_mode": "0660", "unix_socket_group": nil, "tcp_listener": true},
 		"BGP": {"local_address": "10.0.0.1", "peers": []string{}, "my_as": 64512,
-			"enable_rtc": true, "bgp_port": 179},
+			"enable_rtc": true, "bgp_port": 179, "graceful_restart": true, "graceful_restart_time": 120,
+			"graceful_restart_stale_time": 360, "md5_password": nil, "md5_peer_passwords": []string{}, "max_prefixes": 0},
 		"DATAPLANE_DRIVER_IPVPN": {"dataplane_local_address": nil, "dataplane_driver": "dummy"},
 		"DATAPLANE_DRIVER_EVPN":  {"dataplane_local_address": nil, "dataplane_driver": "dummy"},
 	}
@@ -520,7 +523,8 @@ func TestSectionAccessors(t *testing.T) {
 	for _, o := range bgp.Options() {
 		names = append(names, o.Name)
 	}
-	if want := []string{"local_address", "peers", "my_as", "enable_rtc", "bgp_port"}; !slices.Equal(names, want) {
+	if want := []string{"local_address", "peers", "my_as", "enable_rtc", "bgp_port", "graceful_restart", "graceful_restart_time",
+		"graceful_restart_stale_time", "md5_password", "md5_peer_passwords", "max_prefixes"}; !slices.Equal(names, want) {
 		t.Errorf("Options() = %q, want %q", names, want)
 	}
 	panics := []struct {
@@ -676,6 +680,47 @@ func TestAPIUnixSocketOptions(t *testing.T) {
 		_, _, err := loadString(t, "[BGP]\nlocal_address = 10.0.0.1\nmy_as = 64512\n[API]\n"+tc.api)
 		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
 			t.Errorf("%q: error %v, want %q", tc.api, err, tc.err)
+		}
+	}
+}
+
+// TestBGPReliabilityOptions: graceful restart, TCP MD5 and max-prefix
+// options; passwords are hidden from Effective and from error messages.
+func TestBGPReliabilityOptions(t *testing.T) {
+	c, warnings, err := loadString(t, minimal+`graceful_restart = false
+graceful_restart_time = 30
+graceful_restart_stale_time = 60
+md5_password = s3cret-all
+md5_peer_passwords = 10.0.0.2=s3cret-two, 10.0.0.3=
+max_prefixes = 5000
+`)
+	if err != nil || len(warnings) > 0 {
+		t.Fatalf("%v %q", err, warnings)
+	}
+	b := c.BGP
+	if b.GracefulRestart || b.GracefulRestartTime != 30*time.Second || b.GracefulRestartStaleTime != time.Minute ||
+		b.MD5Password != "s3cret-all" || b.MaxPrefixes != 5000 ||
+		!reflect.DeepEqual(b.MD5PeerPasswords, map[netip.Addr]string{addr("10.0.0.2"): "s3cret-two", addr("10.0.0.3"): ""}) {
+		t.Errorf("BGP = %+v", b)
+	}
+	eff := c.Effective()["BGP"]
+	if eff["md5_password"] != SecretMask || eff["md5_peer_passwords"] != SecretMask {
+		t.Errorf("passwords shown by Effective: %v %v", eff["md5_password"], eff["md5_peer_passwords"])
+	}
+	for _, bad := range []string{
+		"graceful_restart_time = 4096\n",
+		"graceful_restart_time = 0\n",
+		"max_prefixes = -1\n",
+		"md5_password = " + strings.Repeat("x", 81) + "\n",
+		"md5_peer_passwords = s3cret-nope\n",
+		"md5_peer_passwords = host=s3cret-nope\n",
+		"md5_peer_passwords = 10.0.0.2=s3cret-nope, 10.0.0.2=s3cret-nope\n",
+	} {
+		_, _, err := loadString(t, minimal+bad)
+		if err == nil {
+			t.Errorf("%q accepted", bad)
+		} else if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "xxxx") {
+			t.Errorf("%q: the error quotes the password: %v", bad, err)
 		}
 	}
 }

@@ -26,7 +26,7 @@ func TestSampleLoadsWithoutWarning(t *testing.T) {
 	}
 }
 
-var sampleOption = regexp.MustCompile(`^#?([a-z_]+) =(?: (.*))?$`)
+var sampleOption = regexp.MustCompile(`^#?([a-z0-9_]+) =(?: (.*))?$`)
 
 // TestSampleDocumentsEveryOption checks that the sample lists every option
 // of the schema (daemon and built-in drivers) in its section, with its

@@ -69,7 +69,13 @@ type Option struct {
 	Deprecated []string
 	// Help is a one-line description.
 	Help string
+	// Secret hides the value (passwords): Effective shows SecretMask
+	// instead of a value that is set.
+	Secret bool
 }
+
+// SecretMask stands for the value of a Secret option in Effective.
+const SecretMask = "<secret>"
 
 // ValueError reports an invalid option value, or a missing required
 // option (then Value is empty and Missing is true).

@@ -169,7 +169,12 @@ func (s *Section) Addrs(name string) []netip.Addr {
 func (s *Section) Effective() map[string]any {
 	out := make(map[string]any, len(s.opts))
 	for _, o := range s.opts {
-		out[o.Name] = jsonValue(s.values[o.Name])
+		v := s.values[o.Name]
+		if o.Secret && v != nil && formatValue(v) != "" {
+			out[o.Name] = SecretMask
+			continue
+		}
+		out[o.Name] = jsonValue(v)
 	}
 	return out
 }

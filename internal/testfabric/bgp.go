@@ -203,6 +203,43 @@ type RRConfig struct {
 	// Extra is appended verbatim to the generated configuration (TOML for
 	// gobgpd; for FRR it is inserted at the end of "router bgp").
 	Extra string
+	// GracefulRestart enables BGP graceful restart (RFC 4724) with the
+	// clients when not nil.
+	GracefulRestart *GracefulRestartConfig
+	// Password is the TCP MD5 (RFC 2385) password of the sessions with
+	// the clients ("" for none).
+	Password string
+}
+
+// GracefulRestartConfig configures graceful restart on a route reflector:
+// it keeps the routes of a client whose session is lost (helper), and when
+// restarted (RouteReflector.Restart) it announces that it restarted with
+// its forwarding state preserved (gobgpd -r; FRR bgp graceful-restart
+// preserve-fw-state) and defers its updates until the clients' End-of-RIB.
+type GracefulRestartConfig struct {
+	// RestartTime is the restart time announced to the clients, and the
+	// bound of the deferral after a restart; 0 means 30 s.
+	RestartTime time.Duration
+	// StaleTime bounds how long stale routes wait for a client's
+	// End-of-RIB (FRR stalepath-time; gobgpd has none); 0 means 60 s.
+	StaleTime time.Duration
+	// Notification announces the RFC 8538 N bit (gobgpd
+	// notification-enabled; FRR 8.4 always announces it).
+	Notification bool
+}
+
+func (g *GracefulRestartConfig) restartSeconds() int {
+	if g.RestartTime <= 0 {
+		return 30
+	}
+	return max(1, int(g.RestartTime.Round(time.Second)/time.Second))
+}
+
+func (g *GracefulRestartConfig) staleSeconds() int {
+	if g.StaleTime <= 0 {
+		return 60
+	}
+	return max(1, int(g.StaleTime.Round(time.Second)/time.Second))
 }
 
 func (c *RRConfig) setDefaults(n *Node) {

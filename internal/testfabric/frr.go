@@ -128,8 +128,22 @@ func frrConfig(hostname string, cfg RRConfig) string {
 	fmt.Fprintf(&b, " bgp router-id %s\n bgp cluster-id %s\n", cfg.RouterID, cfg.ClusterID)
 	b.WriteString(" no bgp default ipv4-unicast\n no bgp ebgp-requires-policy\n bgp log-neighbor-changes\n")
 	fmt.Fprintf(&b, " timers bgp %d %d\n", hold/3, hold)
+	if gr := cfg.GracefulRestart; gr != nil {
+		// Helper and restarting speaker; after a restart the forwarding
+		// state counts as preserved (F bit) and updates wait for the
+		// clients' End-of-RIB (bounded by select-defer-time).
+		fmt.Fprintf(&b, " bgp graceful-restart\n bgp graceful-restart preserve-fw-state\n")
+		fmt.Fprintf(&b, " bgp graceful-restart restart-time %d\n bgp graceful-restart stalepath-time %d\n bgp graceful-restart select-defer-time %d\n",
+			gr.restartSeconds(), gr.staleSeconds(), gr.restartSeconds())
+		if gr.Notification {
+			b.WriteString(" bgp graceful-restart notification\n")
+		}
+	}
 	for _, c := range cfg.Clients {
 		fmt.Fprintf(&b, " neighbor %s remote-as %d\n neighbor %s passive\n", c, cfg.AS, c)
+		if cfg.Password != "" {
+			fmt.Fprintf(&b, " neighbor %s password %s\n", c, cfg.Password)
+		}
 	}
 	for _, f := range cfg.Families {
 		fmt.Fprintf(&b, " !\n address-family %s\n", frrFamilies[f].af)

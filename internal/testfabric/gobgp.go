@@ -44,9 +44,11 @@ type GoBGP struct {
 	families []Family
 	debug    bool
 	timeout  time.Duration
+	gr       bool // graceful restart: restarts announce it (-r)
 
-	mu   sync.Mutex
-	proc *Process
+	mu     sync.Mutex
+	proc   *Process
+	starts int
 }
 
 var _ RouteReflector = (*GoBGP)(nil)
@@ -76,6 +78,8 @@ type gobgpNeighbor struct {
 	addr     netip.Addr
 	rrClient bool
 	passive  bool
+	password string                 // TCP MD5
+	gr       *GracefulRestartConfig // nil: no graceful restart
 }
 
 // StartGoBGPRR starts gobgpd on node as a passive route reflector for
@@ -87,10 +91,12 @@ func StartGoBGPRR(t testing.TB, node *Node, cfg RRConfig) *GoBGP {
 	cfg.setDefaults(node)
 	var nbrs []gobgpNeighbor
 	for _, c := range cfg.Clients {
-		nbrs = append(nbrs, gobgpNeighbor{addr: c, rrClient: true, passive: true})
+		nbrs = append(nbrs, gobgpNeighbor{addr: c, rrClient: true, passive: true, password: cfg.Password, gr: cfg.GracefulRestart})
 	}
 	conf := gobgpConfig(cfg.AS, cfg.RouterID, cfg.ClusterID, node.IP(), int(cfg.Port), cfg.HoldTime, cfg.Families, nbrs, cfg.Extra)
-	return startGoBGP(t, node, "gobgpd-rr", conf, cfg.Families, cfg.Debug)
+	g := startGoBGP(t, node, "gobgpd-rr", conf, cfg.Families, cfg.Debug)
+	g.gr = cfg.GracefulRestart != nil
+	return g
 }
 
 // StartGoBGPClient starts gobgpd on node as an ordinary iBGP speaker that
@@ -169,6 +175,9 @@ func gobgpConfig(as uint32, routerID, clusterID, local netip.Addr, port int, hol
 	}
 	for _, n := range nbrs {
 		fmt.Fprintf(&b, "\n[[neighbors]]\n  [neighbors.config]\n    neighbor-address = %q\n    peer-as = %d\n", n.addr, as)
+		if n.password != "" {
+			fmt.Fprintf(&b, "    auth-password = %q\n", n.password)
+		}
 		fmt.Fprintf(&b, "  [neighbors.timers.config]\n    hold-time = %d\n    keepalive-interval = %d\n    connect-retry = 1\n", holdS, holdS/3)
 		fmt.Fprintf(&b, "  [neighbors.transport.config]\n    local-address = %q\n", local)
 		if n.passive {
@@ -177,8 +186,16 @@ func gobgpConfig(as uint32, routerID, clusterID, local netip.Addr, port int, hol
 		if n.rrClient {
 			fmt.Fprintf(&b, "  [neighbors.route-reflector.config]\n    route-reflector-client = true\n    route-reflector-cluster-id = %q\n", clusterID)
 		}
+		if n.gr != nil {
+			rt := n.gr.restartSeconds()
+			fmt.Fprintf(&b, "  [neighbors.graceful-restart.config]\n    enabled = true\n    restart-time = %d\n    deferral-time = %d\n    notification-enabled = %v\n",
+				rt, rt, n.gr.Notification)
+		}
 		for _, f := range fams {
 			fmt.Fprintf(&b, "  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = %q\n", gobgpFamilyNames[f].conf)
+			if n.gr != nil {
+				fmt.Fprintf(&b, "    [neighbors.afi-safis.mp-graceful-restart.config]\n      enabled = true\n")
+			}
 		}
 	}
 	if extra != "" {
@@ -199,18 +216,23 @@ func (g *GoBGP) start() error {
 	if g.debug {
 		level = "debug"
 	}
-	p, err := g.node.Start(g.gobgpd,
+	args := []string{
 		"-f", g.confPath,
 		"-t", "toml",
 		"-p", // plain-text logs
 		"-l", level,
 		"--api-hosts", g.api.String(),
 		"--pprof-disable",
-	)
+	}
+	if g.gr && g.starts > 0 {
+		args = append(args, "-r") // restarting: R and F bits, deferred updates
+	}
+	p, err := g.node.Start(g.gobgpd, args...)
 	if err != nil {
 		return err
 	}
 	g.proc = p
+	g.starts++
 	// Wait until the gRPC API answers (or the daemon dies).
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
