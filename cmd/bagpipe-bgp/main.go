@@ -70,8 +70,9 @@ func run(args []string) int {
 			return 1
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				// The reference dies on SIGHUP; reloading comes later.
-				logs.Logger.Info("SIGHUP received: nothing to reload in this version")
+				// The reference dies on SIGHUP; we reload what can be
+				// reloaded (log level, BGP peers).
+				reload(ctx, flags, d, logs)
 				continue
 			}
 			logs.Logger.Info("signal received, stopping", "signal", sig.String())
@@ -84,5 +85,22 @@ func run(args []string) int {
 			}
 			return 0
 		}
+	}
+}
+
+// reload reads the configuration again (same command line) and applies it;
+// an invalid configuration is logged and changes nothing.
+func reload(ctx context.Context, flags *config.Flags, d *daemon.Daemon, logs *logging.Logging) {
+	log := logs.Logger.With(logging.ComponentKey, "reload")
+	log.Info("SIGHUP received: reloading the configuration")
+	cfg, _, err := config.Load(flags, config.BuiltinDriverOptions()...) // warnings go to slog.Default: our logger
+	if err != nil {
+		log.Error("configuration invalid: nothing reloaded", "err", err)
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := d.Reload(rctx, cfg); err != nil {
+		log.Error("reload incomplete", "err", err)
 	}
 }

@@ -40,6 +40,8 @@ type Daemon struct {
 	cancel  context.CancelFunc
 	served  chan error
 	obs     *observability // metrics, web view, log level
+	state   *persistence   // state directory, nil when none (state.go)
+	applied applied        // what Reload changed (reload.go)
 }
 
 // New builds a daemon from its configuration; Start runs it.
@@ -52,7 +54,7 @@ func New(cfg *config.Config, logs *logging.Logging) (*Daemon, error) {
 	}
 	eng := engine.New(log, rtc)
 	obs := newObservability(cfg, logs, eng)
-	var drivers []dataplane.Driver
+	var drivers, rawDrivers []dataplane.Driver
 	driverConfig := map[dataplane.VPNType]map[string]any{}
 	effective := cfg.Effective()
 	for _, t := range []config.VPNType{config.IPVPN, config.EVPN} {
@@ -62,6 +64,7 @@ func New(cfg *config.Config, logs *logging.Logging) (*Daemon, error) {
 			return nil, err
 		}
 		drivers = append(drivers, obs.wrap(d)) // instrumented for the metrics
+		rawDrivers = append(rawDrivers, d)
 		driverConfig[d.Type()] = effective[t.Section()]
 	}
 	mgr := vpn.NewManager(vpn.Config{
@@ -74,6 +77,10 @@ func New(cfg *config.Config, logs *logging.Logging) (*Daemon, error) {
 		ForgetLogs:   logs.Catcher.Forget,
 		FlowCodec:    vpn.FlowCodec{Encode: bgp.ClassifierToFlow, Decode: bgp.FlowToClassifier},
 	})
+	st, err := openState(cfg, log, mgr, rawDrivers)
+	if err != nil {
+		return nil, err
+	}
 	router := bgp.New(bgp.Config{
 		LocalAddress: cfg.BGP.LocalAddress,
 		AS:           cfg.BGP.MyAS,
@@ -81,10 +88,22 @@ func New(cfg *config.Config, logs *logging.Logging) (*Daemon, error) {
 		Port:         cfg.BGP.Port,
 		Listen:       true,
 		EnableRTC:    cfg.BGP.EnableRTC,
+
+		GracefulRestart:  cfg.BGP.GracefulRestart,
+		RestartTime:      uint16(cfg.BGP.GracefulRestartTime / time.Second),
+		StaleTime:        cfg.BGP.GracefulRestartStaleTime,
+		SyncTimeout:      cfg.Common.StateSweepTimeout,
+		MD5Password:      cfg.BGP.MD5Password,
+		PeerMD5Passwords: cfg.BGP.MD5PeerPasswords,
+		MaxPrefixes:      cfg.BGP.MaxPrefixes,
+
+		Restarted:           st.restarted(),           // state.go
+		ForwardingPreserved: st.forwardingPreserved(), // state.go
 	}, eng, log)
-	d := &Daemon{cfg: cfg, log: log, logs: logs, eng: eng, router: router, manager: mgr, obs: obs}
+	d := &Daemon{cfg: cfg, log: log, logs: logs, eng: eng, router: router, manager: mgr, obs: obs, state: st,
+		applied: applied{peers: cfg.BGP.Peers, debug: cfg.Log.Debug}}
 	handler, err := api.New(api.Config{
-		VPN:           mgr,
+		VPN:           st.service(mgr),
 		Engine:        eng,
 		Peers:         router,
 		VPNs:          mgr,
@@ -142,6 +161,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	go d.eng.Run(runCtx)
+	d.state.restore(ctx)
 	if err := d.router.Start(ctx); err != nil {
 		cancel()
 		closeAll()
@@ -153,6 +173,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 		closeAll()
 		return err
 	}
+	d.state.sweepLater(runCtx, d.router, d.eng, d.manager)
 	d.served = make(chan error, len(lns))
 	addrs := make([]string, 0, len(lns))
 	for _, ln := range lns {
@@ -189,10 +210,19 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	if err := d.obs.stop(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	if d.state != nil {
+		// The instances stop first, leaving the dataplane for the next run
+		// to adopt (the sessions closing do not reach it).
+		if err := d.state.stop(ctx, d.manager); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := d.router.Stop(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	d.manager.Stop(ctx)
+	if d.state == nil {
+		d.manager.Stop(ctx)
+	}
 	_ = d.eng.Sync(ctx)
 	d.cancel()
 	d.log.Info("bagpipe-bgp stopped")

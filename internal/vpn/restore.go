@@ -135,11 +135,14 @@ func (m *Manager) PendingEvents() int64 {
 	return n
 }
 
-// Shutdown stops every instance and withdraws its routes, as Stop, but
-// leaves the dataplane as it is (no cleanup, no veth removed) and
+// Shutdown stops every instance, as Stop, but leaves the dataplane as it
+// is (no cleanup, no veth removed), withdraws nothing from the engine and
 // releases nothing: a daemon whose attachments are persisted stops this
-// way, and the next run restores the instances and adopts their dataplane
-// state, so that traffic keeps flowing across a restart.
+// way, before closing its BGP sessions (the withdrawals of the routes
+// learned from the peers then reach no instance), and the next run
+// restores the instances and adopts their dataplane state, so that
+// traffic keeps flowing across a restart; peers that keep our routes
+// while we restart (BGP graceful restart) keep them.
 func (m *Manager) Shutdown(ctx context.Context) {
 	m.mu.Lock()
 	insts := make([]*Instance, 0, len(m.instances))
@@ -151,7 +154,6 @@ func (m *Manager) Shutdown(ctx context.Context) {
 	clear(m.byVNI)
 	m.mu.Unlock()
 	for _, inst := range insts {
-		m.eng.Cleanup(inst)
 		if inst.cancel != nil {
 			inst.cancel()
 			select {

@@ -58,6 +58,8 @@ type Driver struct {
 
 	mu    sync.Mutex
 	inUse map[string]bool // link names held by live instances
+	live  map[*Instance]struct{}
+	keep  map[string]bool // aliases of the links to adopt (adopt.go)
 }
 
 var _ dataplane.EVPNDriver = (*Driver)(nil)
@@ -85,6 +87,7 @@ func New(cfg Config) (*Driver, error) {
 		nl:    h,
 		log:   cfg.Log.With("driver", "linux", "vpn_type", string(dataplane.EVPN)),
 		inUse: map[string]bool{},
+		live:  map[*Instance]struct{}{},
 	}, nil
 }
 
@@ -160,7 +163,7 @@ func (d *Driver) ResetState(context.Context) error {
 	}
 	leftover := func(l netlink.Link) bool {
 		a := l.Attrs()
-		if d.inUse[a.Name] {
+		if d.inUse[a.Name] || d.kept(a.Alias) {
 			return false
 		}
 		switch l.Type() {
@@ -255,6 +258,10 @@ func (d *Driver) NewEVPNInstance(_ context.Context, cfg dataplane.InstanceConfig
 	if inst.ownVXLAN {
 		d.inUse[inst.vxlanName] = true
 	}
+	d.live[inst] = struct{}{}
+	if inst.adopted != nil {
+		return inst, nil
+	}
 	inst.log.Info("E-VPN dataplane created", "bridge", inst.bridgeName, "own_bridge", inst.ownBridge,
 		"vxlan", inst.vxlanName, "own_vxlan", inst.ownVXLAN, "vni", cfg.Label, "mtu", inst.mtu)
 	return inst, nil
@@ -270,6 +277,7 @@ func (d *Driver) release(inst *Instance) {
 	if inst.ownVXLAN {
 		delete(d.inUse, inst.vxlanName)
 	}
+	delete(d.live, inst)
 }
 
 func isZeroMAC(mac []byte) bool {

@@ -36,6 +36,7 @@ type Instance struct {
 
 	mu       sync.Mutex
 	cleaning bool
+	adopted  *adoptedState          // entries found at creation, not confirmed yet (adopt.go)
 	ports    map[string]int         // linuxif -> endpoints plugged on it
 	local    map[localKey]int       // local MAC on a port -> endpoints
 	fdb      map[route.MAC][]fdbRef // remote MAC -> destinations, the last one installed
@@ -91,6 +92,9 @@ func (i *Instance) create() (err error) {
 			}
 		}
 	}()
+	if adopted, err := i.adoptExisting(); adopted || err != nil {
+		return err
+	}
 	var br netlink.Link
 	if name := i.cfg.LinuxBridge; name != "" {
 		if br, err = nl.LinkByName(name); err != nil {
@@ -252,6 +256,7 @@ func (i *Instance) VIFPlugged(_ context.Context, ep dataplane.Endpoint) error {
 			"port", name, "port_mtu", l.Attrs().MTU, "vxlan_mtu", i.mtu)
 	}
 	k := localKey{mac: ep.MAC, port: name}
+	i.confirmLocal(k)
 	if i.local[k] == 0 && l.Attrs().MasterIndex == i.bridgeIdx {
 		err := nl.NeighSet(&netlink.Neigh{LinkIndex: l.Attrs().Index, Family: unix.AF_BRIDGE,
 			Flags: netlink.NTF_MASTER, State: netlink.NUD_NOARP, HardwareAddr: hw(ep.MAC)})
@@ -365,6 +370,7 @@ func (i *Instance) SetupRemote(_ context.Context, r dataplane.Remote) error {
 	if i.cleaning {
 		return nil
 	}
+	i.confirmRemote(r)
 	refs := i.fdb[r.MAC]
 	n := slices.IndexFunc(refs, func(f fdbRef) bool { return f.pe == r.PE && f.vni == r.Label })
 	if n >= 0 {
@@ -467,8 +473,8 @@ func (i *Instance) AddBUM(_ context.Context, pe netip.Addr, vni uint32, _ []rout
 		return nil
 	}
 	k := bumKey{pe: pe, vni: vni}
-	if i.bum[k] == 0 {
-		if err := i.d.nl.NeighAppend(i.vxlanEntry(zeroMAC, pe, vni)); err != nil {
+	if i.bum[k] == 0 && !i.confirmBUM(k) {
+		if err := i.d.nl.NeighAppend(i.vxlanEntry(zeroMAC, pe, vni)); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("flooding entry dst %s vni %d: %w", pe, vni, err)
 		}
 		i.log.Debug("flooding entry added", "pe", pe.String(), "vni", vni)
@@ -510,6 +516,7 @@ func (i *Instance) SetGatewayPort(_ context.Context, linuxIf string, _ netip.Add
 	if err := i.d.nl.LinkSetMasterByIndex(l, i.bridgeIdx); err != nil {
 		return fmt.Errorf("adding %s to bridge %s: %w", linuxIf, i.bridgeName, err)
 	}
+	i.confirmGateway(linuxIf)
 	return nil
 }
 
@@ -603,7 +610,7 @@ func (i *Instance) LookingGlass() map[string]any {
 	for _, s := range [][]string{ports, macs, neighs, flood} {
 		slices.Sort(s)
 	}
-	return map[string]any{
+	out := map[string]any{
 		"linux_bridge": i.bridgeName,
 		"vxlan_if":     i.vxlanName,
 		"vni":          i.cfg.Label,
@@ -613,6 +620,12 @@ func (i *Instance) LookingGlass() map[string]any {
 		"flooding":     nonNil(flood),
 		"neighbours":   nonNil(neighs),
 	}
+	if i.adopted != nil {
+		// Not in the reference: entries found at a restart that no route
+		// confirmed yet (removed once the initial BGP exchange is over).
+		out["adopted_unconfirmed"] = i.adopted.size()
+	}
+	return out
 }
 
 func nonNil(s []string) []string {
