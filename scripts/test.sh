@@ -30,7 +30,7 @@ if [ "$fuzztime" != 0 ]; then
       if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" >/tmp/bagpipe-fuzz.log 2>&1; then
         cat /tmp/bagpipe-fuzz.log; exit 1
       fi
-      tail -2 /tmp/bagpipe-fuzz.log
+      grep "execs:" /tmp/bagpipe-fuzz.log | tail -1; tail -1 /tmp/bagpipe-fuzz.log
     done
   done
 fi
