@@ -223,6 +223,9 @@ func (b *Bagpipe) post(path string, req map[string]any) {
 	}
 }
 
+// Get fetches an API path (e.g. "/metrics") and returns the body and status.
+func (b *Bagpipe) Get(path string) ([]byte, int, error) { return b.do("GET", path, nil) }
+
 // Post sends a request and returns the status and body.
 func (b *Bagpipe) Post(path string, req any) (int, []byte, error) {
 	body, code, err := b.do("POST", path, req)
