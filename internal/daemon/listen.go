@@ -41,9 +41,11 @@ func apiListeners(c *config.APIConfig) ([]net.Listener, error) {
 }
 
 // listenUnix creates the API's Unix socket with its permissions set before
-// any client can connect: the socket is bound under a temporary name in the
-// same directory, restricted, then renamed into place. A stale socket left
-// by an earlier run is replaced; any other file in the way is an error.
+// any client can connect: the socket is bound in a fresh directory of mode
+// 0700 beside its final path (so that nobody else can connect to it, or
+// even find it, whatever the umask), given its mode and group, then renamed
+// into place. A stale socket left by an earlier run is replaced; any other
+// file in the way is an error.
 func listenUnix(c *config.APIConfig) (net.Listener, error) {
 	path := c.UnixSocket
 	gid := -1
@@ -60,8 +62,12 @@ func listenUnix(c *config.APIConfig) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
-	tmp := filepath.Join(filepath.Dir(path), fmt.Sprintf(".%s.%d", filepath.Base(path), os.Getpid()))
-	_ = os.Remove(tmp)
+	dir, err := os.MkdirTemp(filepath.Dir(path), ".bagpipe-api-") // mode 0700
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "api.sock")
 	ln, err := net.Listen("unix", tmp)
 	if err != nil {
 		return nil, err
@@ -70,7 +76,6 @@ func listenUnix(c *config.APIConfig) (net.Listener, error) {
 	ul.SetUnlinkOnClose(false) // the socket is renamed: unlink the final path ourselves
 	fail := func(err error) (net.Listener, error) {
 		ln.Close()
-		os.Remove(tmp)
 		return nil, err
 	}
 	if err := os.Chmod(tmp, c.UnixSocketMode); err != nil {
