@@ -124,16 +124,26 @@ func (inst *Instance) plug(ctx context.Context, req *AttachRequest) error {
 		}
 	}
 	if ep.direction.ToPortAllowed() {
+		prev := ep.route
 		ep.route = inst.endpointRoute(ep, adv)
+		var evs []route.Event
 		if len(inst.exportRTs) > 0 {
-			inst.m.eng.Publish(inst, []route.Event{{Kind: route.Advertise, Route: ep.route}})
+			if prev != nil && prev.NLRI != ep.route.NLRI {
+				// A refresh changing advertise_subnet: not two routes.
+				evs = append(evs, route.Event{Kind: route.Withdraw, Route: prev})
+			}
+			evs = append(evs, route.Event{Kind: route.Advertise, Route: ep.route})
 		}
-		if inst.steer != nil {
+		switch {
+		case inst.steer != nil:
+			inst.steer.ownRoutes(evs, []*endpoint{ep}, len(inst.exportRTs) > 0)
 			if old == nil {
 				inst.steer.addEndpoint(ep)
 			} else if lpChanged {
 				inst.steer.updateEndpoint(ep)
 			}
+		case len(evs) > 0:
+			inst.m.eng.Publish(inst, evs)
 		}
 	}
 	return nil
@@ -373,10 +383,12 @@ func (inst *Instance) updateRTs(imports, exports []route.RT) {
 	}
 	inst.exportRTs = slices.Clone(exports)
 	var evs []route.Event
+	var eps []*endpoint
 	for _, ep := range inst.endpoints {
 		if ep.route == nil {
 			continue
 		}
+		eps = append(eps, ep)
 		if len(exports) == 0 {
 			evs = append(evs, route.Event{Kind: route.Withdraw, Route: ep.route})
 			continue
@@ -384,7 +396,11 @@ func (inst *Instance) updateRTs(imports, exports []route.RT) {
 		ep.route = inst.endpointRoute(ep, ep.route.NLRI.Prefix)
 		evs = append(evs, route.Event{Kind: route.Advertise, Route: ep.route})
 	}
-	if len(evs) > 0 {
+	switch {
+	case inst.steer != nil:
+		// Re-advertisements give way to the endpoints' own routes.
+		inst.steer.ownRoutes(evs, eps, len(exports) > 0)
+	case len(evs) > 0:
 		inst.m.eng.Publish(inst, evs)
 	}
 	if !inst.isVRF() {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"bagpipe/internal/dataplane"
 	"bagpipe/internal/engine"
@@ -67,14 +68,20 @@ type Instance struct {
 	tracker     *tracker
 	installed   map[remoteKey]int32 // references to each dataplane entry; owned by the instance goroutine
 	pendingOp   []dpOp              // owned by the instance goroutine
-	// Flowspec redirection (redirect.go): classifier and redirect RT uses
-	// and pending operations (guarded by trMu); the redirection VRFs in
-	// use (owned by the instance goroutine, then by stop).
+	// Flowspec redirection (redirect.go): what is wanted, classifier and
+	// redirect RT uses, and what changed (guarded by trMu); what is done,
+	// the redirection VRFs in use, the classifiers installed and the
+	// failures to retry (owned by the instance goroutine, then by stop).
 	clsUses      map[route.Classifier]*clsUse
 	rtUses       map[route.RT]int
-	pendingRedir []redirOp
+	dirtyCls     map[route.Classifier]struct{}
+	dirtyRTs     map[route.RT]struct{}
 	redirVRFs    map[route.RT]*Instance
-	clsInstalled map[route.Classifier]struct{} // added to the dataplane
+	clsInstalled map[route.Classifier]*Instance // added to the dataplane, redirecting to that VRF
+	retryCls     map[route.Classifier]struct{}
+	retryRTs     map[route.RT]struct{}
+	retryAt      time.Time // zero: no retry scheduled
+	retryDelay   time.Duration
 	cancel       context.CancelFunc
 	done         chan struct{}
 }
@@ -104,6 +111,11 @@ type endpoint struct {
 	rd          route.RD
 	ownRD       bool         // rd allocated for this endpoint
 	route       *route.Route // advertised route, nil for from-port endpoints
+	// ownPrefix is the prefix of route while it is advertised with rd (an
+	// advertise_subnet route in a VRF that re-advertises): no
+	// re-advertisement is made for it in this endpoint's name (written
+	// under Instance.mu and steering.mu, read under either; steering.go).
+	ownPrefix netip.Prefix
 }
 
 // Source implements engine.Worker.
@@ -187,10 +199,10 @@ func (inst *Instance) stop(ctx context.Context) {
 		inst.tracker.clear()
 	}
 	inst.clearRedirects()
-	ops, redir := inst.takeOps(), inst.takeRedirOps()
+	ops := inst.takeOps()
 	inst.trMu.Unlock()
 	inst.runOps(ctx, ops)
-	inst.runRedirOps(ctx, redir)
+	inst.teardownRedirects(ctx)
 	inst.dpMu.Lock()
 	if err := inst.dp.Cleanup(ctx); err != nil {
 		inst.log.Error("dataplane cleanup failed", "err", err)
@@ -212,9 +224,15 @@ const maxReusedOps = 4096
 func (inst *Instance) run(ctx context.Context) {
 	defer close(inst.done)
 	for {
-		events, err := inst.inbox.Take(ctx)
+		if inst.retryDue() {
+			inst.retryRedirects(ctx) // redirect.go
+		}
+		events, err := inst.take(ctx)
+		if ctx.Err() != nil {
+			return // stopping: what is queued no longer matters
+		}
 		if err != nil {
-			return
+			continue // time to retry
 		}
 		inst.trMu.Lock()
 		for _, ev := range events {
@@ -222,13 +240,16 @@ func (inst *Instance) run(ctx context.Context) {
 				inst.tracker.update(k, ev)
 			}
 		}
-		ops, redir := inst.takeOps(), inst.takeRedirOps()
+		ops, redir := inst.takeOps(), inst.takeRedirWork(false)
 		inst.trMu.Unlock()
 		if inst.steer != nil {
 			inst.steer.flush()
 		}
 		inst.runOps(ctx, ops)
-		inst.runRedirOps(ctx, redir)
+		if redir != nil {
+			inst.reconcileRedirects(ctx, redir)
+			inst.scheduleRetry(false)
+		}
 		inst.unprocessed.Add(-int64(len(events)))
 		// Reuse the operations' array for the next batch (growing a new
 		// one each time costs), unless a burst made it large.
@@ -241,6 +262,17 @@ func (inst *Instance) run(ctx context.Context) {
 			inst.trMu.Unlock()
 		}
 	}
+}
+
+// take waits for events, until the next retry of failed redirections if
+// one is scheduled (then it returns an error).
+func (inst *Instance) take(ctx context.Context) ([]route.Event, error) {
+	if inst.retryAt.IsZero() {
+		return inst.inbox.Take(ctx)
+	}
+	tctx, cancel := context.WithDeadline(ctx, inst.retryAt)
+	defer cancel()
+	return inst.inbox.Take(tctx)
 }
 
 // entryKey returns the tracked destination of a received route.

@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/http"
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"bagpipe/internal/dataplane"
 	"bagpipe/internal/engine"
@@ -57,14 +59,17 @@ type Manager struct {
 	forgetLogs   func(worker string)
 	rds          *Allocator
 	flow         FlowCodec
-	bg           sync.WaitGroup // removals of redirection VRFs (redirect.go)
+	bg           bgTasks // removals of redirection VRFs (redirect.go)
+	// Bounds of the delay between retries of failed redirections
+	// (redirect.go; tests shorten them).
+	redirRetryMin, redirRetryMax time.Duration
 
 	mu          sync.Mutex
 	lastID      uint32
 	instances   map[string]*Instance
 	byVNI       map[uint32]*Instance
 	initialized map[dataplane.VPNType]bool
-	stopping    bool // no redirection VRF is created once set
+	stopping    bool // no instance is created once set (Stop, Shutdown)
 
 	linksOnce sync.Once
 	evpnLinks *evpnLinks // E-VPN ↔ IP VPN links (evpn2ipvpn.go)
@@ -77,19 +82,21 @@ func NewManager(cfg Config) *Manager {
 		log = slog.Default()
 	}
 	m := &Manager{
-		eng:          cfg.Engine,
-		log:          log,
-		bgpAddr:      cfg.BGPAddress,
-		drivers:      map[dataplane.VPNType]dataplane.Driver{},
-		labels:       NewAllocator("label", minLabel, maxLabel),
-		rds:          NewAllocator("route distinguisher", 0, math.MaxUint16),
-		instances:    map[string]*Instance{},
-		byVNI:        map[uint32]*Instance{},
-		initialized:  map[dataplane.VPNType]bool{},
-		driverConfig: cfg.DriverConfig,
-		logs:         cfg.Logs,
-		forgetLogs:   cfg.ForgetLogs,
-		flow:         cfg.FlowCodec,
+		eng:           cfg.Engine,
+		log:           log,
+		bgpAddr:       cfg.BGPAddress,
+		drivers:       map[dataplane.VPNType]dataplane.Driver{},
+		labels:        NewAllocator("label", minLabel, maxLabel),
+		rds:           NewAllocator("route distinguisher", 0, math.MaxUint16),
+		instances:     map[string]*Instance{},
+		byVNI:         map[uint32]*Instance{},
+		initialized:   map[dataplane.VPNType]bool{},
+		driverConfig:  cfg.DriverConfig,
+		logs:          cfg.Logs,
+		forgetLogs:    cfg.ForgetLogs,
+		flow:          cfg.FlowCodec,
+		redirRetryMin: redirRetryMin,
+		redirRetryMax: redirRetryMax,
 	}
 	for _, d := range cfg.Drivers {
 		m.drivers[d.Type()] = d
@@ -242,8 +249,15 @@ func validateCreation(req *AttachRequest) error {
 	return nil
 }
 
+// errStopping refuses new instances once the daemon stops: nothing would
+// stop them.
+var errStopping = &Error{Status: http.StatusServiceUnavailable, Msg: "daemon stopping"}
+
 // create builds, initialises and registers a new instance (m.mu held).
 func (m *Manager) create(ctx context.Context, req *AttachRequest) (inst *Instance, err error) {
+	if m.stopping {
+		return nil, errStopping
+	}
 	if err := validateCreation(req); err != nil {
 		return nil, err
 	}
@@ -407,6 +421,6 @@ func (m *Manager) Stop(ctx context.Context) {
 		inst.stop(ctx)
 	}
 	// Redirection VRFs being removed in the background.
-	m.bg.Wait()
+	m.bg.wait(ctx)
 	m.stopEVPNLinks() // evpn2ipvpn.go
 }

@@ -27,6 +27,12 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T, rtc bool) *fixture {
+	return newFixtureWith(t, rtc, nil)
+}
+
+// newFixtureWith is newFixture with ipvpn, when not nil, as the IP VPN
+// driver instead of the dummy (faultyDriver wraps it).
+func newFixtureWith(t *testing.T, rtc bool, ipvpn func(*dummy.Driver) dataplane.Driver) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var rtcCfg *engine.RTCConfig
@@ -36,7 +42,11 @@ func newFixture(t *testing.T, rtc bool) *fixture {
 	eng := engine.New(nil, rtcCfg)
 	go eng.Run(ctx)
 	f := &fixture{t: t, eng: eng, ipvpn: dummy.New(dataplane.IPVPN, local, nil), evpn: dummy.New(dataplane.EVPN, local, nil)}
-	f.m = NewManager(Config{Engine: eng, BGPAddress: local, Drivers: []dataplane.Driver{f.ipvpn, f.evpn},
+	var ipd dataplane.Driver = f.ipvpn
+	if ipvpn != nil {
+		ipd = ipvpn(f.ipvpn)
+	}
+	f.m = NewManager(Config{Engine: eng, BGPAddress: local, Drivers: []dataplane.Driver{ipd, f.evpn},
 		FlowCodec: FlowCodec{Encode: bgp.ClassifierToFlow, Decode: bgp.FlowToClassifier}})
 	t.Cleanup(func() {
 		f.m.Stop(context.Background())
@@ -129,6 +139,9 @@ func (p *fakePeer) snapshot() []*route.Route {
 
 func dp(t *testing.T, inst *Instance) *dummy.Instance {
 	t.Helper()
+	if fi, ok := inst.dp.(*faultyInstance); ok {
+		return fi.Instance
+	}
 	d, ok := inst.dp.(*dummy.Instance)
 	if !ok {
 		t.Fatalf("instance dataplane is %T", inst.dp)

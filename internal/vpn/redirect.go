@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"bagpipe/internal/dataplane"
 	"bagpipe/internal/lookingglass"
@@ -24,9 +26,17 @@ import (
 // Routes are reference counted per traffic classifier: routes with
 // different RDs or encodings of the same rule (several service nodes
 // advertising one chain) share one dataplane classifier, removed with the
-// last of them. The decisions are taken in the best path callbacks (trMu
-// held); the dataplane calls and the redirection VRF changes run afterwards
-// on the instance goroutine, in order (redirOp).
+// last of them. The best path callbacks (trMu held) update what is wanted
+// (clsUses, rtUses) and mark what changed; the instance goroutine then
+// brings the dataplane and the redirection VRFs in use to it, without any
+// instance lock (reconcileRedirects): it gets the redirection VRFs wanted,
+// points each changed classifier at the VRF of its redirect RT, then
+// releases the VRFs no longer wanted. What fails (a redirection VRF that
+// could not be created, a classifier the dataplane refused) stays pending:
+// retried with the next event of that classifier or route target, and by a
+// timer with a bounded exponential backoff. A classifier whose new
+// redirection failed is removed rather than left pointing at a VRF about
+// to be released.
 
 // FlowCodec converts traffic classifiers to and from Flowspec rules (the
 // RFC 5575 component bytes of route.NLRI.Flow). The daemon gives the bgp
@@ -44,19 +54,35 @@ type clsUse struct {
 	active route.RT
 }
 
-type redirOpKind uint8
+// redirWant is what is wanted, at the time it was read, of a route target
+// (a redirection VRF) or of a classifier (redirected to the VRF of rt).
+type redirWant struct {
+	cls  route.Classifier
+	rt   route.RT
+	want bool
+}
 
+// redirWork is a run of reconcileRedirects: the route targets and
+// classifiers to bring to what is wanted.
+type redirWork struct {
+	rts []redirWant
+	cls []redirWant
+}
+
+// Bounds of the delay between retries of failed redirections.
 const (
-	redirAcquire redirOpKind = iota // get or create the redirection VRF of rt
-	redirRelease                    // stop using the redirection VRF of rt
-	redirAdd                        // AddClassifier(cls, redirection VRF of rt)
-	redirRemove                     // RemoveClassifier(cls)
+	redirRetryMin = time.Second
+	redirRetryMax = time.Minute
 )
 
-type redirOp struct {
-	kind redirOpKind
-	rt   route.RT
-	cls  route.Classifier
+// markRedir records that a classifier and a route target may have changed
+// (trMu held).
+func (inst *Instance) markRedir(c route.Classifier, rt route.RT) {
+	if inst.dirtyCls == nil {
+		inst.dirtyCls, inst.dirtyRTs = map[route.Classifier]struct{}{}, map[route.RT]struct{}{}
+	}
+	inst.dirtyCls[c] = struct{}{}
+	inst.dirtyRTs[rt] = struct{}{}
 }
 
 // flowAdded handles a new best Flowspec route (trMu held).
@@ -87,14 +113,11 @@ func (inst *Instance) flowAdded(r *route.Route) {
 	u.rts[rt]++
 	if u.rts[rt] == 1 {
 		inst.rtUses[rt]++
-		if inst.rtUses[rt] == 1 {
-			inst.pendingRedir = append(inst.pendingRedir, redirOp{kind: redirAcquire, rt: rt})
-		}
 	}
 	if isNew {
 		u.active = rt
-		inst.pendingRedir = append(inst.pendingRedir, redirOp{kind: redirAdd, rt: rt, cls: c})
 	}
+	inst.markRedir(c, rt)
 }
 
 // flowRemoved handles the loss of a best Flowspec route (trMu held).
@@ -112,27 +135,21 @@ func (inst *Instance) flowRemoved(r *route.Route) {
 		return // not used (not imported when it was added)
 	}
 	u.rts[rt]--
-	release := false
 	if u.rts[rt] == 0 {
 		delete(u.rts, rt)
 		inst.rtUses[rt]--
 		if inst.rtUses[rt] == 0 {
 			delete(inst.rtUses, rt)
-			release = true
 		}
 	}
 	switch {
 	case len(u.rts) == 0:
 		delete(inst.clsUses, c)
-		inst.pendingRedir = append(inst.pendingRedir, redirOp{kind: redirRemove, cls: c})
 	case u.rts[rt] == 0 && u.active == rt:
 		// Another route redirects the same traffic elsewhere: it takes over.
 		u.active = slices.MinFunc(keysOf(u.rts), cmp.Compare[route.RT])
-		inst.pendingRedir = append(inst.pendingRedir, redirOp{kind: redirAdd, rt: u.active, cls: c})
 	}
-	if release {
-		inst.pendingRedir = append(inst.pendingRedir, redirOp{kind: redirRelease, rt: rt})
-	}
+	inst.markRedir(c, rt)
 }
 
 func keysOf[K comparable, V any](m map[K]V) []K {
@@ -163,73 +180,190 @@ func (inst *Instance) flowClassifier(r *route.Route, warn bool) (route.Classifie
 	return c, true
 }
 
-// clearRedirects removes every classifier and releases every redirection
-// VRF (instance stop, goroutine stopped, trMu held).
+// clearRedirects forgets what the Flowspec routes wanted (instance stop,
+// goroutine stopped, trMu held); teardownRedirects then undoes it.
 func (inst *Instance) clearRedirects() {
-	for c := range inst.clsUses {
-		inst.pendingRedir = append(inst.pendingRedir, redirOp{kind: redirRemove, cls: c})
-	}
-	for rt := range inst.rtUses {
-		inst.pendingRedir = append(inst.pendingRedir, redirOp{kind: redirRelease, rt: rt})
-	}
 	inst.clsUses, inst.rtUses = nil, nil
+	inst.dirtyCls, inst.dirtyRTs = nil, nil
 }
 
-func (inst *Instance) takeRedirOps() []redirOp {
-	ops := inst.pendingRedir
-	inst.pendingRedir = nil
-	return ops
+// teardownRedirects removes every classifier installed and releases every
+// redirection VRF (instance stop, after the goroutine ended).
+func (inst *Instance) teardownRedirects(ctx context.Context) {
+	for c := range inst.clsInstalled {
+		inst.classifierCall(ctx, false, c, nil)
+	}
+	for _, v := range inst.redirVRFs {
+		inst.m.releaseRedirect(inst, v)
+	}
+	inst.clsInstalled, inst.redirVRFs = nil, nil
+	inst.retryCls, inst.retryRTs = nil, nil
 }
 
-// runRedirOps applies redirection decisions, on the instance goroutine
-// (or in stop once it ended), without any instance lock held but dpMu
-// around dataplane calls.
-func (inst *Instance) runRedirOps(ctx context.Context, ops []redirOp) {
-	for _, op := range ops {
-		switch op.kind {
-		case redirAcquire:
-			v, err := inst.m.acquireRedirect(ctx, inst, op.rt)
-			if err != nil {
-				inst.log.Error("no redirection VRF: traffic redirection not installed", "redirect_rt", op.rt.String(), "err", err)
+// takeRedirWork returns what changed since the last call and, with retry,
+// what failed before (trMu held).
+func (inst *Instance) takeRedirWork(retry bool) *redirWork {
+	if len(inst.dirtyRTs)+len(inst.dirtyCls) == 0 && (!retry || len(inst.retryRTs)+len(inst.retryCls) == 0) {
+		return nil
+	}
+	w := &redirWork{}
+	addRT := func(rt route.RT) { w.rts = append(w.rts, redirWant{rt: rt, want: inst.rtUses[rt] > 0}) }
+	addCls := func(c route.Classifier) {
+		x := redirWant{cls: c}
+		if u := inst.clsUses[c]; u != nil {
+			x.rt, x.want = u.active, true
+		}
+		w.cls = append(w.cls, x)
+	}
+	for rt := range inst.dirtyRTs {
+		addRT(rt)
+	}
+	for c := range inst.dirtyCls {
+		addCls(c)
+	}
+	if retry {
+		for rt := range inst.retryRTs {
+			if _, ok := inst.dirtyRTs[rt]; !ok {
+				addRT(rt)
+			}
+		}
+		for c := range inst.retryCls {
+			if _, ok := inst.dirtyCls[c]; !ok {
+				addCls(c)
+			}
+		}
+	}
+	clear(inst.dirtyRTs)
+	clear(inst.dirtyCls)
+	return w
+}
+
+// reconcileRedirects brings the redirection VRFs in use and the dataplane
+// classifiers to what w wants, on the instance goroutine, without any
+// instance lock held but dpMu around dataplane calls. What fails is kept
+// for a retry.
+func (inst *Instance) reconcileRedirects(ctx context.Context, w *redirWork) {
+	if w == nil {
+		return
+	}
+	// The redirection VRFs wanted first: classifiers move to them.
+	for _, x := range w.rts {
+		if !x.want || inst.redirVRFs[x.rt] != nil {
+			continue
+		}
+		v, retry, err := inst.m.acquireRedirect(ctx, inst, x.rt)
+		if err != nil {
+			inst.log.Error("no redirection VRF: traffic redirection not installed", "redirect_rt", x.rt.String(), "err", err, "retry", retry)
+			setIf(&inst.retryRTs, x.rt, retry)
+			continue
+		}
+		if inst.redirVRFs == nil {
+			inst.redirVRFs = map[route.RT]*Instance{}
+		}
+		inst.redirVRFs[x.rt] = v
+		setIf(&inst.retryRTs, x.rt, false)
+	}
+	for _, x := range w.cls {
+		cur := inst.clsInstalled[x.cls]
+		var to *Instance
+		if x.want {
+			to = inst.redirVRFs[x.rt]
+		}
+		switch {
+		case to != nil && cur == to:
+			setIf(&inst.retryCls, x.cls, false)
+		case to != nil:
+			ok, retry := inst.classifierCall(ctx, true, x.cls, to)
+			if ok {
+				if inst.clsInstalled == nil {
+					inst.clsInstalled = map[route.Classifier]*Instance{}
+				}
+				inst.clsInstalled[x.cls] = to
+				setIf(&inst.retryCls, x.cls, false)
 				continue
 			}
-			if inst.redirVRFs == nil {
-				inst.redirVRFs = map[route.RT]*Instance{}
+			if cur != nil {
+				// Not left redirecting to a VRF that may go.
+				delete(inst.clsInstalled, x.cls)
+				inst.classifierCall(ctx, false, x.cls, nil)
 			}
-			inst.redirVRFs[op.rt] = v
-		case redirRelease:
-			v := inst.redirVRFs[op.rt]
-			delete(inst.redirVRFs, op.rt)
-			if v != nil {
-				inst.m.releaseRedirect(inst, v)
+			setIf(&inst.retryCls, x.cls, retry)
+		default:
+			if cur != nil {
+				delete(inst.clsInstalled, x.cls)
+				inst.classifierCall(ctx, false, x.cls, nil)
 			}
-		case redirAdd:
-			v := inst.redirVRFs[op.rt]
-			if v == nil {
-				continue // logged at acquisition
-			}
-			if inst.classifierCall(ctx, true, op.cls, v) {
-				if inst.clsInstalled == nil {
-					inst.clsInstalled = map[route.Classifier]struct{}{}
-				}
-				inst.clsInstalled[op.cls] = struct{}{}
-			}
-		case redirRemove:
-			if _, ok := inst.clsInstalled[op.cls]; ok {
-				delete(inst.clsInstalled, op.cls)
-				inst.classifierCall(ctx, false, op.cls, nil)
-			}
+			// Wanted but without its redirection VRF: installed when the
+			// VRF comes.
+			_, rtRetry := inst.retryRTs[x.rt]
+			setIf(&inst.retryCls, x.cls, x.want && rtRetry)
+		}
+	}
+	// Then the redirection VRFs no longer wanted.
+	for _, x := range w.rts {
+		if x.want {
+			continue
+		}
+		setIf(&inst.retryRTs, x.rt, false)
+		if v := inst.redirVRFs[x.rt]; v != nil {
+			delete(inst.redirVRFs, x.rt)
+			inst.m.releaseRedirect(inst, v)
 		}
 	}
 }
 
+// setIf adds k to *set when on, else removes it.
+func setIf[K comparable](set *map[K]struct{}, k K, on bool) {
+	if on {
+		if *set == nil {
+			*set = map[K]struct{}{}
+		}
+		(*set)[k] = struct{}{}
+		return
+	}
+	delete(*set, k)
+}
+
+// scheduleRetry sets the time of the next retry of failed redirections:
+// none when nothing failed; after a retry round that left failures, twice
+// the previous delay (bounded).
+func (inst *Instance) scheduleRetry(afterRetry bool) {
+	if len(inst.retryRTs)+len(inst.retryCls) == 0 {
+		inst.retryAt, inst.retryDelay = time.Time{}, 0
+		return
+	}
+	switch {
+	case inst.retryDelay == 0:
+		inst.retryDelay = inst.m.redirRetryMin
+	case afterRetry:
+		inst.retryDelay = min(2*inst.retryDelay, inst.m.redirRetryMax)
+	case !inst.retryAt.IsZero():
+		return // keep the time set
+	}
+	inst.retryAt = time.Now().Add(inst.retryDelay)
+}
+
+// retryDue reports whether failed redirections are to be retried now.
+func (inst *Instance) retryDue() bool {
+	return !inst.retryAt.IsZero() && !time.Now().Before(inst.retryAt)
+}
+
+// retryRedirects retries the failed redirections (instance goroutine).
+func (inst *Instance) retryRedirects(ctx context.Context) {
+	inst.trMu.Lock()
+	w := inst.takeRedirWork(true)
+	inst.trMu.Unlock()
+	inst.reconcileRedirects(ctx, w)
+	inst.scheduleRetry(true)
+}
+
 // classifierCall adds or removes a classifier in the dataplane; it reports
-// whether that worked.
-func (inst *Instance) classifierCall(ctx context.Context, add bool, c route.Classifier, to *Instance) bool {
-	ip, ok := inst.dp.(dataplane.IPVPNInstance)
-	if !ok {
+// whether that worked and, if not, whether trying again may work.
+func (inst *Instance) classifierCall(ctx context.Context, add bool, c route.Classifier, to *Instance) (ok, retry bool) {
+	ip, isIP := inst.dp.(dataplane.IPVPNInstance)
+	if !isIP {
 		inst.log.Error("traffic classifier not installed: the dataplane has no classifiers", "classifier", c.String())
-		return false
+		return false, false
 	}
 	inst.dpMu.Lock()
 	var err error
@@ -239,14 +373,15 @@ func (inst *Instance) classifierCall(ctx context.Context, add bool, c route.Clas
 		err = ip.RemoveClassifier(ctx, c)
 	}
 	inst.dpMu.Unlock()
-	if err != nil {
-		if add {
-			inst.log.Error("dataplane: traffic classifier not installed", "classifier", c.String(), "redirect_to", to.Name, "err", err)
-		} else {
-			inst.log.Error("dataplane: traffic classifier removal failed", "classifier", c.String(), "err", err)
-		}
+	if err == nil {
+		return true, false
 	}
-	return err == nil
+	if add {
+		inst.log.Error("dataplane: traffic classifier not installed", "classifier", c.String(), "redirect_to", to.Name, "err", err)
+	} else {
+		inst.log.Error("dataplane: traffic classifier removal failed", "classifier", c.String(), "err", err)
+	}
+	return false, !errors.Is(err, dataplane.ErrNotSupported)
 }
 
 // RedirectInstanceID returns the external id of the redirection VRF of a
@@ -258,39 +393,39 @@ func RedirectInstanceID(rt route.RT) string {
 var redirectGateway = netip.MustParseAddr("127.0.0.1")
 
 // acquireRedirect returns the redirection VRF of rt for user, creating it
-// when needed.
-func (m *Manager) acquireRedirect(ctx context.Context, user *Instance, rt route.RT) (*Instance, error) {
+// when needed. On failure, retry tells whether a later call may succeed.
+func (m *Manager) acquireRedirect(ctx context.Context, user *Instance, rt route.RT) (v *Instance, retry bool, err error) {
 	id := RedirectInstanceID(rt)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.stopping {
-		return nil, errors.New("daemon stopping")
+	if m.stopping || user.stopped {
+		return nil, false, errors.New("stopping")
 	}
-	v := m.instances[id]
+	v = m.instances[id]
 	switch {
 	case v == nil:
 		if m.drivers[dataplane.IPVPN] == nil {
-			return nil, errors.New("no IP VPN dataplane driver")
+			return nil, false, errors.New("no IP VPN dataplane driver")
 		}
 		req := &AttachRequest{
 			VPNType: dataplane.IPVPN, InstanceID: id, ImportRTs: []route.RT{rt},
 			GatewayIP: redirectGateway, IP: netip.PrefixFrom(redirectGateway, 24),
 		}
-		var err error
 		if v, err = m.create(ctx, req); err != nil {
-			return nil, err
+			return nil, true, err
 		}
 		v.log.Info("redirection VRF created", "redirect_rt", rt.String())
 	case v.Type != dataplane.IPVPN:
-		return nil, fmt.Errorf("instance %s is not an IP VPN", id)
+		// Until that instance goes.
+		return nil, true, fmt.Errorf("instance %s is not an IP VPN", id)
 	case v == user:
-		return nil, fmt.Errorf("%s would redirect traffic to itself", user.Name)
+		return nil, false, fmt.Errorf("%s would redirect traffic to itself", user.Name)
 	}
 	if v.redirectUsers == nil {
 		v.redirectUsers = map[*Instance]struct{}{}
 	}
 	v.redirectUsers[user] = struct{}{}
-	return v, nil
+	return v, false, nil
 }
 
 // releaseRedirect records that user no longer redirects to v, and removes
@@ -308,12 +443,12 @@ func (m *Manager) releaseRedirect(user, v *Instance) {
 		if v.forcedVNI && m.byVNI[v.label] == v {
 			delete(m.byVNI, v.label)
 		}
-		m.bg.Add(1)
+		m.bg.add()
 	}
 	m.mu.Unlock()
 	if remove {
 		go func() {
-			defer m.bg.Done()
+			defer m.bg.done()
 			v.log.Info("redirection VRF removed (no VRF redirects to it)")
 			v.stop(context.Background())
 		}()
@@ -321,7 +456,50 @@ func (m *Manager) releaseRedirect(user, v *Instance) {
 }
 
 // WaitBackground waits for the removals of redirection VRFs in progress.
-func (m *Manager) WaitBackground() { m.bg.Wait() }
+func (m *Manager) WaitBackground() { m.bg.wait(context.Background()) }
+
+// bgTasks counts tasks running in the background. Unlike a
+// sync.WaitGroup, tasks may start while someone waits (an instance
+// goroutine releasing a redirection VRF while the looking glass or a test
+// waits for the removals in progress), and waiting takes a context.
+type bgTasks struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to 0
+}
+
+func (b *bgTasks) add() {
+	b.mu.Lock()
+	if b.n == 0 {
+		b.idle = make(chan struct{})
+	}
+	b.n++
+	b.mu.Unlock()
+}
+
+func (b *bgTasks) done() {
+	b.mu.Lock()
+	b.n--
+	if b.n == 0 {
+		close(b.idle)
+	}
+	b.mu.Unlock()
+}
+
+// wait waits until no task runs, or ctx is done.
+func (b *bgTasks) wait(ctx context.Context) {
+	b.mu.Lock()
+	if b.n == 0 {
+		b.mu.Unlock()
+		return
+	}
+	idle := b.idle
+	b.mu.Unlock()
+	select {
+	case <-idle:
+	case <-ctx.Done():
+	}
+}
 
 // flowText formats a Flowspec rule for logs.
 func flowText(flow string) string { return lookingglass.FlowText(flow) }

@@ -143,8 +143,14 @@ func (m *Manager) PendingEvents() int64 {
 // restores the instances and adopts their dataplane state, so that
 // traffic keeps flowing across a restart; peers that keep our routes
 // while we restart (BGP graceful restart) keep them.
+//
+// As Stop, it refuses new instances from its start (an instance goroutine
+// still running may want a redirection VRF) and waits for the removals of
+// redirection VRFs already in progress (those touch the dataplane: they
+// were decided before the shutdown), or until ctx is done.
 func (m *Manager) Shutdown(ctx context.Context) {
 	m.mu.Lock()
+	m.stopping = true
 	insts := make([]*Instance, 0, len(m.instances))
 	for id, inst := range m.instances {
 		inst.stopped = true
@@ -165,4 +171,5 @@ func (m *Manager) Shutdown(ctx context.Context) {
 			m.forgetLogs(inst.Name)
 		}
 	}
+	m.bg.wait(ctx)
 }

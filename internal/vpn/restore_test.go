@@ -2,6 +2,7 @@ package vpn
 
 import (
 	"context"
+	"net/http"
 	"testing"
 )
 
@@ -100,5 +101,13 @@ func TestShutdownKeepsDataplane(t *testing.T) {
 	}
 	if d.Cleaned() {
 		t.Fatal("Shutdown cleaned the dataplane up")
+	}
+	// Nothing would stop an instance created now.
+	err := f.m.Attach(ctx, evpnReq("e2", "00:00:00:00:00:02", "10.0.0.2/32", "tap2", "64512:1"))
+	if e, ok := err.(*Error); !ok || e.Status != http.StatusServiceUnavailable {
+		t.Fatalf("attach after Shutdown: %v", err)
+	}
+	if f.m.InstanceCount() != 0 {
+		t.Fatal("instance created after Shutdown")
 	}
 }

@@ -324,18 +324,70 @@ func (s *steering) flowRoute(flow string, attrs *route.Attrs) *route.Route {
 }
 
 // endpointRoutes queues the routes of one endpoint: its re-advertisements,
-// or its default route.
+// or its default route; not the one for the prefix of its own route.
 func (s *steering) endpointRoutes(kind route.EventKind, ep *endpoint) {
 	p := paramsOf(ep)
 	if s.attract {
-		if s.active() {
+		if s.active() && ep.ownPrefix != defaultPrefix {
 			s.emit(kind, s.vpnRoute(ep, defaultPrefix, s.defaultAttrs(p)))
 		}
 		return
 	}
 	for prefix, rv := range s.prefixes {
-		s.emit(kind, s.vpnRoute(ep, prefix, s.readvAttrs(rv.gen, p)))
+		if prefix != ep.ownPrefix {
+			s.emit(kind, s.vpnRoute(ep, prefix, s.readvAttrs(rv.gen, p)))
+		}
 	}
+}
+
+// prefixRoute queues the route of one endpoint for prefix, if it has one:
+// its re-advertisement or its default route.
+func (s *steering) prefixRoute(kind route.EventKind, ep *endpoint, prefix netip.Prefix) {
+	p := paramsOf(ep)
+	switch {
+	case prefix == ep.ownPrefix:
+	case s.attract:
+		if prefix == defaultPrefix && s.active() {
+			s.emit(kind, s.vpnRoute(ep, defaultPrefix, s.defaultAttrs(p)))
+		}
+	default:
+		if rv := s.prefixes[prefix]; rv != nil {
+			s.emit(kind, s.vpnRoute(ep, prefix, s.readvAttrs(rv.gen, p)))
+		}
+	}
+}
+
+// ownRoutes publishes evs, events of the endpoints' own routes, after
+// what the best path callbacks queued, and records the prefix of each
+// endpoint's own route when it is advertised with the endpoint's RD (an
+// advertise_subnet route; exported tells whether the VRF advertises its
+// routes): the re-advertisement (or default route) of the endpoint for
+// that prefix would have the same NLRI and replace it or withdraw it, so
+// the endpoint's own route wins, and its re-advertisement comes back if
+// the endpoint's route goes. Instance.mu held (ep.route).
+func (s *steering) ownRoutes(evs []route.Event, eps []*endpoint, exported bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flushLocked()
+	if len(evs) > 0 {
+		s.inst.m.eng.Publish(s.inst, evs)
+	}
+	for _, ep := range eps {
+		var own netip.Prefix
+		if exported && ep.route != nil && ep.route.NLRI.RD == ep.steerRD() {
+			own = ep.route.NLRI.Prefix
+		}
+		old := ep.ownPrefix
+		if old == own {
+			continue
+		}
+		ep.ownPrefix = own
+		if _, ok := s.eps[ep]; ok && old.IsValid() {
+			// The prefix its own route left: its re-advertisement.
+			s.prefixRoute(route.Advertise, ep, old)
+		}
+	}
+	s.flushLocked()
 }
 
 // attractRoutes queues the Flowspec routes of an attracting VRF.
@@ -454,16 +506,19 @@ func (s *steering) removeEndpoint(ep *endpoint) {
 	s.flushLocked()
 }
 
-// forEndpoint queues a route per endpoint.
-func (s *steering) forEndpoints(kind route.EventKind, f func(ep *endpoint) *route.Route) {
+// forEndpoints queues a route for prefix per endpoint, but for the
+// endpoints whose own route has that prefix (ownRoutes).
+func (s *steering) forEndpoints(kind route.EventKind, prefix netip.Prefix, f func(ep *endpoint) *route.Route) {
 	for ep := range s.eps {
-		s.emit(kind, f(ep))
+		if ep.ownPrefix != prefix {
+			s.emit(kind, f(ep))
+		}
 	}
 }
 
 // defaults queues the default route of every endpoint.
 func (s *steering) defaults(kind route.EventKind) {
-	s.forEndpoints(kind, func(ep *endpoint) *route.Route {
+	s.forEndpoints(kind, defaultPrefix, func(ep *endpoint) *route.Route {
 		return s.vpnRoute(ep, defaultPrefix, s.defaultAttrs(paramsOf(ep)))
 	})
 }
@@ -511,7 +566,7 @@ func (s *steering) bestAdded(r *route.Route) {
 			s.addAttract(key.prefix)
 		}
 	case changed:
-		s.forEndpoints(route.Advertise, func(ep *endpoint) *route.Route {
+		s.forEndpoints(route.Advertise, key.prefix, func(ep *endpoint) *route.Route {
 			return s.vpnRoute(ep, key.prefix, s.readvAttrs(rv.gen, paramsOf(ep)))
 		})
 	}
@@ -618,7 +673,7 @@ func (s *steering) bestRemoved(r *route.Route) {
 				s.emit(route.Advertise, s.flowRoute(key.flow, s.flowReadvAttrs(rv.gen)))
 			}
 		case !s.attract:
-			s.forEndpoints(route.Advertise, func(ep *endpoint) *route.Route {
+			s.forEndpoints(route.Advertise, key.prefix, func(ep *endpoint) *route.Route {
 				return s.vpnRoute(ep, key.prefix, s.readvAttrs(rv.gen, paramsOf(ep)))
 			})
 		}
@@ -636,7 +691,7 @@ func (s *steering) bestRemoved(r *route.Route) {
 		s.removeAttract(key.prefix)
 	default:
 		delete(s.prefixes, key.prefix)
-		s.forEndpoints(route.Withdraw, func(ep *endpoint) *route.Route {
+		s.forEndpoints(route.Withdraw, key.prefix, func(ep *endpoint) *route.Route {
 			return s.vpnRoute(ep, key.prefix, nil)
 		})
 	}

@@ -1033,3 +1033,66 @@ func TestAttractOwnFlowNotReplaced(t *testing.T) {
 	f.send(route.Withdraw, n1)
 	f.expect(v, "vif 10.0.0.1/32")
 }
+
+// TestReadvertisementOwnSubnet: an endpoint with advertise_subnet
+// advertises its prefix with its own RD, the RD of its re-advertisements:
+// a received route of from_rt for exactly that prefix is not re-advertised
+// for that endpoint (both would have one NLRI and replace each other); the
+// endpoint's own route stays, whatever the order of events.
+func TestReadvertisementOwnSubnet(t *testing.T) {
+	for _, plugFirst := range []bool{true, false} {
+		f := newSteerFixture(t)
+		f.attach(readvReq("52:54:00:00:00:01", "10.0.0.1", "tap1"))
+		v := f.m.Instance("v")
+		subnet := readvReq("52:54:00:00:00:02", "20.1.0.1/24", "tap2")
+		subnet.AdvertiseSubnet = true
+		r := received("20.1.0.0/24", 1, 100, nh1, []route.RT{rt3})
+		if plugFirst {
+			f.attach(subnet)
+			f.send(route.Advertise, r)
+		} else {
+			f.send(route.Advertise, r)
+			f.attach(subnet)
+		}
+		own := func(step string) {
+			t.Helper()
+			f.expect(v, "vif 10.0.0.1/32", "vif 20.1.0.0/24 20.1.0.1", "readv 20.1.0.0/24 10.0.0.1")
+			ep := f.endpoint(v, "52:54:00:00:00:02", "20.1.0.1/24")
+			o := f.route(v, "vif 20.1.0.0/24 20.1.0.1")
+			if o.NLRI.RD != ep.rd || !slices.Equal(o.Attrs.RTs, []route.RT{rt1}) || len(o.Attrs.RTRecords) != 0 || o.Label != ep.mac.label {
+				t.Errorf("plug first %v, %s: own subnet route replaced: %+v %+v", plugFirst, step, o.NLRI, o.Attrs)
+			}
+		}
+		own("received")
+		// An update of the received route changes nothing of it.
+		r2 := received("20.1.0.0/24", 1, 101, nh1, []route.RT{rt3}, rt2)
+		f.send(route.Advertise, r2)
+		own("updated")
+		// A refresh without advertise_subnet: a host route (instance RD)
+		// replaces the subnet route, and the prefix is re-advertised in
+		// the endpoint's name; and back.
+		host := readvReq("52:54:00:00:00:02", "20.1.0.1/24", "tap2")
+		f.attach(host)
+		f.expect(v, "vif 10.0.0.1/32", "vif 20.1.0.1/32", "readv 20.1.0.0/24 10.0.0.1", "readv 20.1.0.0/24 20.1.0.1")
+		f.attach(subnet)
+		own("advertise_subnet again")
+		// Without export RTs the VRF advertises no route of its own: the
+		// prefix is re-advertised in the endpoint's name; and back.
+		noExport := readvReq("52:54:00:00:00:01", "10.0.0.1", "tap1")
+		noExport.ExportRTs = nil
+		f.attach(noExport)
+		f.expect(v, "readv 20.1.0.0/24 10.0.0.1", "readv 20.1.0.0/24 20.1.0.1")
+		f.attach(readvReq("52:54:00:00:00:01", "10.0.0.1", "tap1"))
+		own("export RTs again")
+		// Its withdrawal does not withdraw the endpoint's route.
+		f.send(route.Withdraw, r2)
+		f.expect(v, "vif 10.0.0.1/32", "vif 20.1.0.0/24 20.1.0.1")
+		// Unplug: the endpoint's route goes, nothing is re-advertised in
+		// its name.
+		f.send(route.Advertise, r)
+		f.detach("v", "52:54:00:00:00:02", "20.1.0.1/24")
+		f.expect(v, "vif 10.0.0.1/32", "readv 20.1.0.0/24 10.0.0.1")
+		f.send(route.Withdraw, r)
+		f.expect(v, "vif 10.0.0.1/32")
+	}
+}
