@@ -16,9 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"bagpipe/internal/config"
 	"bagpipe/internal/logging"
 	"bagpipe/internal/state"
+	"bagpipe/internal/testfabric"
 )
 
 // A daemon with a state directory, restarted: the same instances, labels,
@@ -88,6 +91,43 @@ func stateAttachments() []map[string]any {
 			"ip_address": "10.4.0.1", "local_port": port("tap-w1"),
 			"import_rt": []string{"64512:400"}, "export_rt": []string{"64512:400"}},
 	}
+}
+
+// stateMarkers are an endpoint more in blue, green and white (not in red:
+// each of its endpoints re-advertises blue's routes with its own RD),
+// with addresses found in no other route.
+func stateMarkers() []map[string]any {
+	var out []map[string]any
+	for _, i := range []int{0, 3, 5} { // blue, green, white
+		m := stateAttachments()[i]
+		id := m["vpn_instance_id"].(string)
+		m["mac_address"] = m["mac_address"].(string)[:15] + "f0"
+		m["local_port"] = map[string]any{"linuxif": "tap-" + id + "-m"}
+		ip := markerIPs[id]
+		if m["vpn_type"] == "ipvpn" {
+			ip += "/24"
+		}
+		m["ip_address"] = ip
+		delete(m, "advertise_subnet")
+		delete(m, "description")
+		out = append(out, m)
+	}
+	return out
+}
+
+var markerIPs = map[string]string{"blue": "10.1.0.200", "green": "10.3.0.200", "white": "10.4.0.200"}
+
+// markerRoutes: blue's marker and its re-advertisement by red, green's and
+// white's MAC/IP routes.
+const markerRoutes = 4
+
+func isMarkerRoute(r string) bool {
+	for _, ip := range markerIPs {
+		if strings.Contains(r, ip) {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *node) lgJSON(t *testing.T, path string) any {
@@ -244,10 +284,25 @@ func TestStateAcrossRestart(t *testing.T) {
 	if got := records(x.d); !slices.Equal(got, recs) {
 		t.Fatalf("records after the replay:\n%q\nbefore:\n%q", got, recs)
 	}
-	time.Sleep(200 * time.Millisecond) // an UPDATE the replay would send
-	if got := routesFrom(t, y, "BGP-127.0.0.1"); !slices.Equal(got, before) {
-		t.Fatalf("routes after the replay:\n%s", strings.Join(got, "\n"))
+	// Then marker endpoints: once Y has their routes, it has whatever the
+	// replay sent before them (attachments publish their routes before
+	// they return, the session sends them in order, and red re-advertises
+	// blue's marker after whatever blue sent before it). Apart from the
+	// markers' routes, nothing changed.
+	for _, m := range stateMarkers() {
+		x.post(t, "/attach_localport", m)
 	}
+	got := waitRoutes(t, y, "BGP-127.0.0.1", func(rs []string) bool { return len(rs) == routes+markerRoutes })
+	var rest []string
+	for _, r := range got {
+		if !isMarkerRoute(r) {
+			rest = append(rest, r)
+		}
+	}
+	if !slices.Equal(rest, before) {
+		t.Fatalf("routes after the replay (markers aside):\n%s\nbefore:\n%s", strings.Join(rest, "\n"), strings.Join(before, "\n"))
+	}
+	recs = records(x.d)
 	// A bad request is still refused and recorded nowhere.
 	bad := stateAttachments()[0]
 	bad["vpn_type"] = "evpn"
@@ -289,6 +344,90 @@ func TestStateCorruptFileStarts(t *testing.T) {
 	if got := records(x.d); len(got) != 2 {
 		t.Errorf("records: %q", got)
 	}
+}
+
+// A full disk: an attachment whose record cannot be written is in effect
+// but refused (500, saying why), never acknowledged as if a restart would
+// restore it; once the disk has room again, the client's retry is
+// acknowledged, and a restart restores every acknowledged attachment.
+func TestStateDiskFull(t *testing.T) {
+	stateDir := t.TempDir()
+	if err := unix.Mount("tmpfs", stateDir, "tmpfs", 0, "size=256k,mode=0700"); err != nil {
+		testfabric.SkipUnlessStrict(t, "cannot mount a tmpfs (needs root): "+err.Error())
+	}
+	t.Cleanup(func() { unix.Unmount(stateDir, unix.MNT_DETACH) }) // after the daemon's stop (registered later)
+	extra := "[COMMON]\nstate_dir = " + stateDir + "\n"
+	reqs := stateAttachments()
+	x, stop := startStateNode(t, "127.0.0.1", "127.0.0.2", freePort(t), extra)
+	x.post(t, "/attach_localport", reqs[0])
+	// Fill the file system.
+	filler := filepath.Join(stateDir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for chunk := make([]byte, 4096); ; {
+		if _, err := f.Write(chunk); err != nil {
+			break
+		}
+	}
+	f.Close()
+	// An attachment whose record needs more than the page the journal
+	// has left.
+	big := reqs[1]
+	big["description"] = map[string]any{"vm": strings.Repeat("x", 16384)}
+	for range 2 { // a client retrying while the disk is full
+		status, body := postStatus(t, x.url+"/attach_localport", big)
+		if status != http.StatusInternalServerError || !strings.Contains(body, "not written to the state directory") ||
+			!strings.Contains(body, "no space left on device") {
+			t.Fatalf("attach with the disk full: %d %s", status, body)
+		}
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	// The client retries until acknowledged (the state directory tries a
+	// snapshot again at most every second).
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		status, body := postStatus(t, x.url+"/attach_localport", big)
+		if status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("attach once the disk has room again: %d %s", status, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	x.post(t, "/attach_localport", reqs[2])
+	recs := records(x.d)
+	if len(recs) != 5 { // instances blue and red, 3 endpoints
+		t.Fatalf("records: %q", recs)
+	}
+	stop()
+	x, stop = startStateNode(t, "127.0.0.1", "127.0.0.2", freePort(t), extra)
+	defer stop()
+	if got := records(x.d); !slices.Equal(got, recs) {
+		t.Fatalf("records after a restart:\n%q\nbefore:\n%q", got, recs)
+	}
+	if ps := x.d.state.store.Problems(); len(ps) != 0 {
+		t.Errorf("problems: %v", ps)
+	}
+	if n := len(x.lgJSON(t, "vpns/instances/blue/ports").(map[string]any)); n != 2 {
+		t.Errorf("blue has %d ports after the restart, want 2", n)
+	}
+}
+
+// postStatus posts body as JSON and returns the status and the answer.
+func postStatus(t *testing.T, url string, body any) (int, string) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := http.Post(url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(answer)
 }
 
 // TestAttachLatencyWithState measures attach latency through the REST API

@@ -61,13 +61,31 @@
 // over state.snapshot, the directory synced, and the older journals
 // removed. At start the directory is compacted the same way.
 //
+// A change is acknowledged (Commit or Sync returns nil; the API answers
+// 200) only once the next load is sure to find it: written and synced to
+// a journal that continues the snapshot and the journals before it
+// without a gap, or included in a snapshot. When a journal write fails
+// (disk full, I/O error), the journal is no longer appended to and the
+// batches stay in memory; a snapshot is tried at once, then at most once
+// a second while changes come or clients retry. A journal started while
+// batches were in memory only (or after load set aside records it kept)
+// follows a gap, which the next load would treat as damage: its batches
+// are written but count only once a snapshot covering the gap is
+// written. Until then Commit returns an error (the attach or detach is in
+// effect but the API answers 500, and the client's retry succeeds once
+// the state is written), and Close tries the snapshot once more and
+// returns an error if those changes are lost.
+//
 // # Damage
 //
 // Loading never fails because of the files' content; it keeps what can
 // be read and logs an error naming the file, the damage and the action:
 //
 //   - a journal whose last line is incomplete (a crash while writing): the
-//     incomplete batch is dropped (a warning, not an error);
+//     incomplete batch (never acknowledged) is dropped and, in the last
+//     journal, cut off the file, so that the journal started next
+//     continues it (a warning, not an error); an earlier journal ending
+//     so is kept if the next one continues at the next batch number;
 //   - a bad checksum, unreadable JSON or a missing batch number in a
 //     journal: the batches before are kept, the journal and the later ones
 //     are set aside;

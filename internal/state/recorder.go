@@ -168,51 +168,72 @@ func (r *Recorder) unindexLocked(key, instance string, mac route.MAC) {
 }
 
 // Attach implements the API's VPN service: the manager's Attach, then the
-// record of what it did.
+// record of what it did. The attachment is acknowledged (nil) only once
+// its record is durable; if the state directory cannot be written, the
+// attachment is in effect but Attach returns an error (the API answers
+// 500): the client retries, and the retry succeeds once the state is
+// written again.
 func (r *Recorder) Attach(ctx context.Context, req *vpn.AttachRequest) error {
 	unlock := r.locks.lock(req.InstanceID)
 	if err := r.vpn.Attach(ctx, req); err != nil {
 		unlock()
 		return err
 	}
-	seq := r.apply(r.attachOps(req))
+	seq, err := r.apply(r.attachOps(req))
 	unlock()
-	r.sync(seq)
+	if err != nil {
+		return fmt.Errorf("attachment in effect but not recorded in the state directory (a restart would not restore it): %w", err)
+	}
+	if err := r.sync(seq); err != nil {
+		return fmt.Errorf("attachment in effect but not written to the state directory (a restart would not restore it): %w", err)
+	}
 	return nil
 }
 
-// Detach implements the API's VPN service.
+// Detach implements the API's VPN service; as Attach, it fails if what
+// it changed cannot be made durable.
 func (r *Recorder) Detach(ctx context.Context, req *vpn.DetachRequest) error {
 	unlock := r.locks.lock(req.InstanceID)
 	err := r.vpn.Detach(ctx, req)
 	// Even after an error: a wildcard detach may have unplugged some
 	// endpoints before failing.
-	seq := r.apply(r.detachOps(req.InstanceID, req.MAC))
+	seq, aerr := r.apply(r.detachOps(req.InstanceID, req.MAC))
 	unlock()
-	r.sync(seq)
-	return err
+	if aerr == nil {
+		aerr = r.sync(seq)
+	}
+	switch {
+	case err != nil:
+		return err // the manager's error (and its status) first
+	case aerr != nil:
+		return fmt.Errorf("detach in effect but not written to the state directory (a restart would restore the attachment): %w", aerr)
+	}
+	return nil
 }
 
-func (r *Recorder) apply(ops []Op) uint64 {
+// apply applies the changes of the records. Nothing to change (an
+// attachment replayed) returns the last batch: what the request did is
+// durable once every batch so far is.
+func (r *Recorder) apply(ops []Op) (uint64, error) {
 	if len(ops) == 0 {
-		return 0
+		return r.store.LastSeq(), nil
 	}
 	seq, err := r.store.Apply(ops...)
 	if err != nil {
 		r.log.Error("attachment not recorded in the state directory", "err", err)
 	}
-	return seq
+	return seq, err
 }
 
-func (r *Recorder) sync(seq uint64) {
+func (r *Recorder) sync(seq uint64) error {
 	if seq == 0 {
-		return
+		return nil
 	}
-	if err := r.store.Sync(seq); err != nil {
-		// The attachment is applied; a restart before the state is written
-		// again would not restore it, until the client replays it.
+	err := r.store.Sync(seq)
+	if err != nil {
 		r.log.Error("attachment not written to the state directory", "err", err)
 	}
+	return err
 }
 
 // attachOps returns the changes of the records after a successful attach

@@ -340,3 +340,44 @@ func TestAttachmentRoundTrip(t *testing.T) {
 		t.Fatalf("encoding not stable:\n%s\n%s", v, v2)
 	}
 }
+
+// When the state directory cannot be written (a journal write and the
+// snapshot both fail), an attach or detach is in effect but not
+// acknowledged: the API answers 500 instead of pretending the change
+// survives a restart. A replay of the same attachment fails the same way
+// until the state is written again, then succeeds; a restart restores
+// what was acknowledged.
+func TestAttachFailsWhenStateNotWritable(t *testing.T) {
+	dir := t.TempDir()
+	n := newNode(t, dir)
+	ctx := context.Background()
+	a1 := attachReq(dataplane.IPVPN, "vrf1", "00:00:00:00:00:01", "10.0.0.1/32", "tap1", "64512:1")
+	a2 := attachReq(dataplane.IPVPN, "vrf1", "00:00:00:00:00:02", "10.0.0.2/32", "tap2", "64512:1")
+	n.attach(a1)
+	unblock := blockSnapshot(t, dir)
+	breakJournal(n.store)
+	for range 2 {
+		err := n.rec.Attach(ctx, a2)
+		if err == nil || !strings.Contains(err.Error(), "not written to the state directory") {
+			t.Fatalf("attach with the state directory not writable: %v", err)
+		}
+	}
+	if _, _, plugged := n.m.Identifiers("vrf1", a2.MAC, a2.IP); !plugged {
+		t.Error("the refused attachment is not in effect")
+	}
+	if err := n.rec.Detach(ctx, detachReq(a1)); err == nil || !strings.Contains(err.Error(), "not written to the state directory") {
+		t.Fatalf("detach with the state directory not writable: %v", err)
+	}
+	unblock()
+	retryNow(n.store)
+	n.attach(a2) // the client's retry: written now
+	want := []string{InstanceKey("vrf1"), EndpointKey("vrf1", a2.MAC, a2.IP)}
+	n.stop()
+	n = newNode(t, dir)
+	if got := keys(n.store); !slices.Equal(got, want) {
+		t.Fatalf("records after a restart: %q, want %q", got, want)
+	}
+	if res := n.rec.Restore(ctx); res.Endpoints != 1 || res.Failed != 0 {
+		t.Errorf("restore %+v", res)
+	}
+}

@@ -104,21 +104,38 @@ type Store struct {
 	// are then kept in memory only (not appended after a failed write)
 	// until a compaction starts a new journal.
 	jbroken error
-	// lost counts the write failures that left batches in memory only; a
-	// snapshot taken after the last of them makes them durable.
+	// lost counts the failures (of a journal write, or of a snapshot) that
+	// left batches in memory only or not loadable; a snapshot taken after
+	// the last of them makes them durable.
 	lost     int
-	lostDone int       // value of lost covered by the last snapshot
-	lastTry  time.Time // last compaction attempt after a failure
+	lostDone int           // value of lost covered by the last snapshot
+	lastTry  time.Time     // last compaction attempt after a failure
+	retry    time.Duration // least time between two such attempts
 	closed   bool
 
-	syncMu   sync.Mutex // held while writing the journal; guards the fields below
-	journal  *os.File
-	jnum     uint64 // number of the current journal file
-	durable  uint64 // batches up to this one are durable, except those below
-	dropped  uint64 // last batch dropped by a failed write and not in a snapshot yet
-	writeErr error  // error of the last write
+	syncMu  sync.Mutex // held while writing the journal; guards the fields below
+	journal *os.File
+	jnum    uint64 // number of the current journal file
+	written uint64 // last batch handed to the journal (written, or dropped by a failure)
+	// safe: every batch up to this one is durable, i.e. found by the next
+	// load (in the snapshot, or in journals that continue it without a
+	// gap). Sync(seq) succeeds iff seq <= safe.
+	safe uint64
+	// jvalid: the current journal continues the durable batches (safe was
+	// the last batch written when it was started), so a batch appended and
+	// synced to it is durable. A journal started while batches were in
+	// memory only (after a failed write, or whose files were set aside at
+	// load) follows a gap: the next load sets it aside unless a snapshot
+	// covering the gap is written, and its batches count only then.
+	jvalid   bool
+	jgood    uint64 // last batch appended and synced to the current journal
+	writeErr error  // cause of the last failure (journal write or snapshot)
 	problems []Problem
 }
+
+// retryInterval is the least time between two attempts to write a
+// snapshot after a failure (a full disk), while changes come.
+const retryInterval = time.Second
 
 // Open opens (creating it if needed) the state directory dir and loads it.
 // Damaged files never make it fail: the readable records are kept, the
@@ -140,11 +157,12 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{dir: dir, log: log, lock: lock, min: opts.CompactMin, recs: map[string]*Record{}}
+	s := &Store{dir: dir, log: log, lock: lock, min: opts.CompactMin, recs: map[string]*Record{}, retry: retryInterval}
 	if err := s.load(); err != nil {
 		lock.Close()
 		return nil, err
 	}
+	s.written = s.seq
 	for _, p := range s.problems {
 		if p.Tail {
 			log.Warn("state journal ends with an incomplete batch (interrupted write): dropped", "file", p.File, "detail", p.Detail, "action", p.Action)
@@ -154,8 +172,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	// Start from a clean directory: one snapshot with everything, one empty
 	// journal. If it cannot be written (disk full, read-only), the daemon
-	// still starts: changes are kept in memory and written as soon as a
-	// retry succeeds.
+	// still starts: changes are journaled if the files on disk hold every
+	// record (load set nothing aside), else kept in memory and reported as
+	// not written (Sync fails) until a retry succeeds.
 	if err := s.compact(); err != nil {
 		log.Error("cannot write the state directory: running without persisting changes until it can be written",
 			"dir", dir, "err", err)
@@ -310,7 +329,10 @@ func (s *Store) applyLocked(b *batch) {
 	}
 }
 
-// Commit applies a batch and waits until it is durable.
+// Commit applies a batch and waits until it is durable. An error means
+// the batch is applied in memory but would not be found after a restart
+// (the state directory cannot be written); it is written with the next
+// snapshot that succeeds.
 func (s *Store) Commit(ops ...Op) error {
 	seq, err := s.Apply(ops...)
 	if err != nil || seq == 0 {
@@ -319,26 +341,59 @@ func (s *Store) Commit(ops ...Op) error {
 	return s.Sync(seq)
 }
 
-// Sync waits until batch seq is durable: written to the journal and synced
-// to disk. The caller that finds batches pending writes all of them in one
-// write and one fdatasync; the others wait for it.
+// LastSeq returns the sequence number of the last batch applied:
+// Sync(LastSeq()) reports whether everything applied so far is durable.
+func (s *Store) LastSeq() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seq
+}
+
+// Sync waits until batch seq, and every batch before it, is durable: found
+// by the next load. The caller that finds batches pending writes all of
+// them in one write and one fdatasync; the others wait for it. After a
+// failure (a journal write, or a snapshot that was to cover batches kept
+// in memory only), a batch is durable once a snapshot including it, or
+// the batches before it, is written: Sync then waits for the compaction
+// that runs (or starts one, at most one attempt per retry interval) and
+// returns an error if the batch is still not durable after it.
 func (s *Store) Sync(seq uint64) error {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
-	if s.durable < seq {
-		if err := s.flushLocked(); err != nil {
-			return err
+	for waited := 0; ; waited++ {
+		if s.written < seq {
+			_ = s.flushLocked() // failures: see below
 		}
-	}
-	if s.durable < seq || seq <= s.dropped {
-		// Not written (see failLocked): the batch is in memory and will be
-		// in the next snapshot.
-		if s.writeErr != nil {
-			return s.writeErr
+		if seq <= s.safe {
+			return nil
 		}
-		return errors.New("state: change kept in memory until the next snapshot")
+		if waited == 2 {
+			return s.notDurableLocked()
+		}
+		s.mu.Lock()
+		s.maybeCompactLocked()
+		var done chan struct{}
+		if s.compacting {
+			done = s.compactDone
+		}
+		s.mu.Unlock()
+		if done == nil {
+			return s.notDurableLocked()
+		}
+		s.syncMu.Unlock()
+		<-done
+		s.syncMu.Lock()
 	}
-	return nil
+}
+
+// notDurableLocked is the error of a batch that is not durable (syncMu
+// held).
+func (s *Store) notDurableLocked() error {
+	cause := s.writeErr
+	if cause == nil {
+		cause = errors.New("waiting for a snapshot")
+	}
+	return fmt.Errorf("state: change not written to %s, kept in memory until a snapshot can be written: %w", s.dir, cause)
 }
 
 // flushLocked writes and syncs the pending batches (syncMu held).
@@ -351,31 +406,34 @@ func (s *Store) flushLocked() error {
 	if len(buf) == 0 {
 		return nil
 	}
+	s.written = max(s.written, last)
 	if broken != nil || s.journal == nil {
 		// Appending after a failed write could leave garbage in the middle
 		// of the journal: these batches wait in memory for a snapshot.
-		return s.failLocked(broken, last)
+		return s.failLocked(broken)
 	}
 	_, err := s.journal.Write(buf)
 	if err == nil {
 		err = unix.Fdatasync(int(s.journal.Fd()))
 	}
 	if err != nil {
-		return s.failLocked(fmt.Errorf("writing %s: %w", s.journal.Name(), err), last)
+		return s.failLocked(fmt.Errorf("writing %s: %w", s.journal.Name(), err))
 	}
-	s.durable = max(s.durable, last)
-	s.writeErr = nil
+	s.jgood = last
+	if s.jvalid {
+		s.safe = max(s.safe, last)
+	}
 	return nil
 }
 
 // failLocked records that batches could not be written: the journal is
-// not written any more, and a compaction (retried every few seconds while
-// changes come) writes the whole state anew (syncMu held).
-func (s *Store) failLocked(err error, last uint64) error {
+// not written any more (nor are the journals after it durable), and a
+// compaction (retried while changes come) writes the whole state anew
+// (syncMu held).
+func (s *Store) failLocked(err error) error {
 	if err == nil {
 		err = errors.New("no journal")
 	}
-	err = fmt.Errorf("state: %w", err)
 	s.mu.Lock()
 	if s.jbroken == nil {
 		s.log.Error("cannot write the state journal: changes are kept in memory until a new snapshot can be written", "dir", s.dir, "err", err)
@@ -385,9 +443,7 @@ func (s *Store) failLocked(err error, last uint64) error {
 	s.maybeCompactLocked()
 	s.mu.Unlock()
 	s.writeErr = err
-	s.dropped = max(s.dropped, last)
-	s.durable = max(s.durable, last)
-	return err
+	return fmt.Errorf("state: %w", err)
 }
 
 // maybeCompactLocked starts a background compaction when the journal is
@@ -397,7 +453,7 @@ func (s *Store) maybeCompactLocked() {
 		return
 	}
 	if s.lost != s.lostDone {
-		if time.Since(s.lastTry) < 5*time.Second {
+		if time.Since(s.lastTry) < s.retry {
 			return
 		}
 		s.lastTry = time.Now()
@@ -451,13 +507,18 @@ func (s *Store) compact() error {
 	old, oldNum := s.journal, s.jnum
 	next, err := s.createJournal(oldNum + 1)
 	if err != nil {
+		err = s.compactFailed(fmt.Errorf("creating a journal: %w", err))
 		s.syncMu.Unlock()
-		return s.compactFailed(fmt.Errorf("creating a journal: %w", err))
+		return err
 	}
 	if old != nil {
 		old.Close()
 	}
 	s.journal, s.jnum = next, oldNum+1
+	// The new journal continues the durable batches only if every batch
+	// written so far is durable; otherwise (batches in memory only) its
+	// batches count once the snapshot below is written.
+	s.jvalid, s.jgood = s.safe >= s.written, 0
 	s.mu.Lock()
 	seq, lost := s.seq, s.lost
 	s.jbroken = nil
@@ -478,13 +539,17 @@ func (s *Store) compact() error {
 		return a.Index - b.Index
 	})
 	if err := s.writeSnapshot(seq, recs); err != nil {
+		s.syncMu.Lock()
+		defer s.syncMu.Unlock()
 		return s.compactFailed(fmt.Errorf("writing the snapshot: %w", err))
 	}
-	// 3. Everything up to seq is durable; the older journals can go.
+	// 3. Everything up to seq is durable, and so is the new journal (it
+	// continues the snapshot); the older journals can go.
 	s.syncMu.Lock()
-	s.durable = max(s.durable, seq)
-	if s.dropped <= seq {
-		s.dropped = 0
+	s.safe = max(s.safe, seq)
+	if s.jnum == oldNum+1 {
+		s.jvalid = true
+		s.safe = max(s.safe, s.jgood)
 	}
 	s.writeErr = nil
 	s.syncMu.Unlock()
@@ -498,12 +563,14 @@ func (s *Store) compact() error {
 	return nil
 }
 
+// compactFailed records a failed compaction (syncMu held).
 func (s *Store) compactFailed(err error) error {
+	s.writeErr = err
 	err = fmt.Errorf("state: %w", err)
 	s.mu.Lock()
 	if s.lost == s.lostDone {
-		// The journals hold everything, but the next compaction must not
-		// wait for the journal to double.
+		// Whether the journals hold everything or not, the next compaction
+		// must not wait for the journal to double.
 		s.lost++
 	}
 	s.lastTry = time.Now()
@@ -634,8 +701,10 @@ func (s *Store) removeJournalsBefore(n uint64) {
 	}
 }
 
-// Close writes what is pending, waits for a running compaction and
-// releases the directory.
+// Close waits for a running compaction, writes what is pending and
+// releases the directory. If batches are not durable (kept in memory
+// after a failure), it tries once more to write a snapshot, and returns an
+// error if that fails too: those changes are lost.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -651,8 +720,17 @@ func (s *Store) Close() error {
 	}
 	s.mu.Unlock()
 	s.syncMu.Lock()
-	err := s.flushLocked()
+	_ = s.flushLocked()
+	safe, written := s.safe, s.written
 	s.syncMu.Unlock()
+	var err error
+	if safe < written {
+		if cerr := s.compact(); cerr != nil {
+			err = fmt.Errorf("%w: the changes after batch %d are lost", cerr, safe)
+			s.log.Error("state directory not written at exit: the latest changes are lost", "dir", s.dir,
+				"batches", written-safe, "err", cerr)
+		}
+	}
 	s.closeFiles()
 	return err
 }
@@ -725,18 +803,20 @@ func (s *Store) setAside(name string) string {
 	return "moved to " + to
 }
 
-// load reads the snapshot and the journals.
+// load reads the snapshot and the journals. It sets s.safe to the last
+// batch that the files left in place give (the next load finds every
+// batch up to it): s.seq unless records were kept from a file set aside.
 func (s *Store) load() error {
 	_ = os.Remove(filepath.Join(s.dir, SnapshotFile+tmpSuffix))
 	var base uint64 // snapshot sequence number
-	versionMismatch := false
+	versionMismatch, keptAside := false, false
 	data, err := os.ReadFile(filepath.Join(s.dir, SnapshotFile))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
 		return fmt.Errorf("state: %w", err)
 	default:
-		base, versionMismatch = s.loadSnapshot(data)
+		base, versionMismatch, keptAside = s.loadSnapshot(data)
 	}
 	nums, err := s.journals()
 	if err != nil {
@@ -752,6 +832,9 @@ func (s *Store) load() error {
 		return nil
 	}
 	s.seq = base
+	if !keptAside {
+		s.safe = base
+	}
 	stopped := false
 	for i, n := range nums {
 		name := journalName(n)
@@ -764,7 +847,15 @@ func (s *Store) load() error {
 			return fmt.Errorf("state: %w", err)
 		}
 		last := i == len(nums)-1
-		stopped = !s.loadJournal(name, data, last)
+		var applied int
+		applied, stopped = s.loadJournal(name, data, last)
+		switch {
+		case stopped && applied > 0:
+			// Batches of a file set aside: in memory only from here on.
+			keptAside = true
+		case !stopped && !keptAside:
+			s.safe = s.seq
+		}
 	}
 	s.jnum = lastOr(nums, 0)
 	return nil
@@ -779,21 +870,22 @@ func lastOr(nums []uint64, def uint64) uint64 {
 
 // loadSnapshot loads the records of a snapshot; a damaged snapshot keeps
 // the records read before the damage. It returns the snapshot's sequence
-// number and whether it is of another format version (then nothing is
-// loaded).
-func (s *Store) loadSnapshot(data []byte) (uint64, bool) {
+// number, whether it is of another format version (then nothing is
+// loaded), and whether records were kept from a snapshot set aside (they
+// are then in memory only, and so are the batches that follow).
+func (s *Store) loadSnapshot(data []byte) (seq uint64, mismatch, keptAside bool) {
 	payloads, _, bad := readLines(data)
 	h, herr := readHeader(payloads, "snapshot")
 	if h != nil && h.Version != Version {
 		s.problems = append(s.problems, Problem{File: SnapshotFile, Detail: herr, Action: s.setAside(SnapshotFile) + "; starting with no state"})
-		return 0, true
+		return 0, true, false
 	}
 	if herr != "" {
 		if bad != "" && len(payloads) == 0 {
 			herr = bad
 		}
 		s.problems = append(s.problems, Problem{File: SnapshotFile, Detail: herr, Action: s.setAside(SnapshotFile) + "; starting with the journals only"})
-		return 0, false
+		return 0, false, false
 	}
 	n := 0
 	for _, p := range payloads[1:] {
@@ -811,14 +903,23 @@ func (s *Store) loadSnapshot(data []byte) (uint64, bool) {
 	if bad != "" {
 		s.problems = append(s.problems, Problem{File: SnapshotFile, Detail: bad,
 			Action: fmt.Sprintf("kept the first %d records; %s", n, s.setAside(SnapshotFile))})
+		return h.Seq, false, true
 	}
-	return h.Seq, false
+	return h.Seq, false, false
 }
 
 // loadJournal applies the batches of a journal that follow the current
-// sequence number. It returns false when the journal is damaged before its
-// end (later journals must not be applied: batches would be missing).
-func (s *Store) loadJournal(name string, data []byte, last bool) bool {
+// sequence number. It returns the number of batches applied, and whether
+// the journal was damaged before its end and set aside (later journals
+// must not be applied: batches would be missing).
+//
+// A journal whose last line is incomplete was being written when the
+// daemon died (or when a write failed): the incomplete batch was never
+// reported durable and is dropped. The last journal is cut there, so that
+// the journal started next continues it cleanly; an earlier journal (cut
+// impossible, or a write failure) is accepted as it is: the next one must
+// then continue at the next batch number, or it is set aside.
+func (s *Store) loadJournal(name string, data []byte, last bool) (applied int, stopped bool) {
 	payloads, good, bad := readLines(data)
 	_, herr := readHeader(payloads, "journal")
 	if herr != "" {
@@ -826,12 +927,11 @@ func (s *Store) loadJournal(name string, data []byte, last bool) bool {
 			// Created, its header not completely written: a crash.
 			s.problems = append(s.problems, Problem{File: name, Detail: "journal without a complete header", Action: "removed", Tail: true})
 			os.Remove(filepath.Join(s.dir, name))
-			return true
+			return 0, false
 		}
 		s.problems = append(s.problems, Problem{File: name, Detail: herr, Action: s.setAside(name)})
-		return false
+		return 0, true
 	}
-	applied := 0
 	for i, p := range payloads[1:] {
 		var b batch
 		if err := json.Unmarshal(p, &b); err != nil || !validBatch(&b) {
@@ -852,19 +952,41 @@ func (s *Store) loadJournal(name string, data []byte, last bool) bool {
 		applied++
 	}
 	if bad == "" {
-		return true
+		return applied, false
 	}
-	// A cut in the last line of the last journal is an interrupted write:
-	// drop it. Anything else is damage: keep what was read, set the file
-	// aside.
-	if last && good >= 0 && bytes.IndexByte(data[good:], '\n') < 0 {
-		s.problems = append(s.problems, Problem{File: name, Detail: bad, Tail: true,
-			Action: fmt.Sprintf("dropped the last %d bytes, kept %d batches", len(data)-good, applied)})
-		return true
+	// A cut in the last line is an interrupted write: drop it. Anything
+	// else is damage: keep what was read, set the file aside.
+	if good >= 0 && bytes.IndexByte(data[good:], '\n') < 0 {
+		action := fmt.Sprintf("dropped the last %d bytes, kept %d batches", len(data)-good, applied)
+		switch {
+		case !last:
+			action += fmt.Sprintf("; the next journal continues at batch %d", s.seq+1)
+		default:
+			if err := truncateSync(filepath.Join(s.dir, name), int64(good)); err != nil {
+				action += fmt.Sprintf(" (could not cut them off: %v)", err)
+			} else {
+				action = fmt.Sprintf("cut off the last %d bytes, kept %d batches", len(data)-good, applied)
+			}
+		}
+		s.problems = append(s.problems, Problem{File: name, Detail: bad, Tail: true, Action: action})
+		return applied, false
 	}
 	s.problems = append(s.problems, Problem{File: name, Detail: bad,
 		Action: fmt.Sprintf("kept the %d batches before it; %s", applied, s.setAside(name))})
-	return false
+	return applied, true
+}
+
+// truncateSync cuts a file to size bytes, durably.
+func truncateSync(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 func validBatch(b *batch) bool {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -439,28 +440,270 @@ func TestConcurrentWriters(t *testing.T) {
 	check(s, "after a crash")
 }
 
-// A failed journal write keeps the changes in memory, reports them as not
-// written, and the next snapshot writes everything.
+// A failed journal write keeps the changes in memory and starts a
+// snapshot at once: the change is acknowledged once the snapshot holds it.
 func TestWriteFailure(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir, 0)
 	must(t, s.Commit(put("a", val(1))))
-	s.syncMu.Lock()
-	s.journal.Close() // the next write fails
-	s.syncMu.Unlock()
-	if err := s.Commit(put("b", val(2))); err == nil {
-		t.Fatal("a failed write was reported as durable")
+	breakJournal(s)
+	must(t, s.Commit(put("b", val(2))))
+	must(t, s.Commit(put("c", val(3))))
+	if js := journalFiles(t, dir); len(js) != 1 || !strings.HasSuffix(js[0], journalName(2)) {
+		t.Errorf("journals %q: want the second only (the first is the one that failed)", js)
 	}
-	// A compaction starts at once in the background to write the state
-	// anew; changes made meanwhile are durable with it.
-	_ = s.Commit(put("c", val(3)))
-	must(t, s.Compact())
-	must(t, s.Commit(put("d", val(4))))
 	crash(s)
 	s = open(t, dir, 0)
 	defer s.Close()
-	if got, want := keys(s), []string{"a", "b", "c", "d"}; !slices.Equal(got, want) {
+	if got, want := keys(s), []string{"a", "b", "c"}; !slices.Equal(got, want) {
 		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// breakJournal makes the next journal write fail, as EIO or ENOSPC would.
+func breakJournal(s *Store) {
+	s.syncMu.Lock()
+	s.journal.Close()
+	s.syncMu.Unlock()
+}
+
+// blockSnapshot makes writing a snapshot fail, as a full disk would: the
+// temporary path is a directory (even root cannot create the file), not
+// empty (Open does not remove it). It returns the function that unblocks.
+func blockSnapshot(t *testing.T, dir string) func() {
+	t.Helper()
+	blocker := filepath.Join(dir, SnapshotFile+tmpSuffix)
+	must(t, os.MkdirAll(filepath.Join(blocker, "x"), 0o700))
+	return func() { must(t, os.RemoveAll(blocker)) }
+}
+
+// waitCompaction waits until no compaction runs.
+func waitCompaction(s *Store) {
+	s.mu.Lock()
+	for s.compacting {
+		done := s.compactDone
+		s.mu.Unlock()
+		<-done
+		s.mu.Lock()
+	}
+	s.mu.Unlock()
+}
+
+// retryNow lets the next Sync that finds a change not durable try a
+// snapshot at once (instead of waiting for the retry interval).
+func retryNow(s *Store) {
+	s.mu.Lock()
+	s.retry = 0
+	s.mu.Unlock()
+}
+
+// A journal write fails, then the snapshot that would hold the batches
+// kept in memory fails too (disk full). The journal started by that
+// compaction follows a gap: the next load would set it aside. Its batches
+// must not be acknowledged until a snapshot is written, which Close tries
+// once more. Whatever happens next, no acknowledged change is lost.
+func TestWriteFailureThenSnapshotFailure(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// freed is when the disk gets space again: "running" (before a
+		// later change), "close" (before Close), "" (after Close).
+		freed string
+	}{{"freed while running", "running"}, {"freed before Close", "close"}, {"not freed before Close", ""}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := open(t, dir, 0)
+			acked := map[string]bool{}
+			commit := func(k string, i int) error {
+				err := s.Commit(put(k, val(i)))
+				if err == nil {
+					acked[k] = true
+				}
+				return err
+			}
+			for i := 1; i <= 3; i++ {
+				must(t, commit(fmt.Sprintf("k%d", i), i))
+			}
+			unblock := blockSnapshot(t, dir)
+			breakJournal(s)
+			// k4: the write fails, the snapshot started at once fails.
+			if err := commit("k4", 4); err == nil {
+				t.Fatal("k4 acknowledged with the journal and the snapshot failing")
+			}
+			waitCompaction(s) // the one k4's failure started
+			// k5 goes to the journal started by that compaction: written,
+			// but after k4, which is in memory only.
+			if err := commit("k5", 5); err == nil {
+				t.Fatal("k5 acknowledged in a journal that follows a change kept in memory only")
+			}
+			if err := s.Sync(s.LastSeq()); err == nil {
+				t.Fatal("Sync reports durable what the next load would set aside")
+			}
+			want := []string{"k1", "k2", "k3", "k4", "k5"}
+			var closeErr error
+			switch tc.freed {
+			case "running":
+				unblock()
+				retryNow(s)
+				// The next change writes the snapshot: everything is durable.
+				must(t, commit("k6", 6))
+				must(t, s.Sync(s.LastSeq()))
+				want = append(want, "k6")
+				crash(s)
+			case "close":
+				unblock()
+				closeErr = s.Close()
+				must(t, closeErr)
+			default:
+				closeErr = s.Close()
+				if closeErr == nil {
+					t.Error("Close reported success without writing the changes kept in memory")
+				}
+				unblock()
+				want = []string{"k1", "k2", "k3"} // k4, k5 were refused
+			}
+			s = open(t, dir, 0)
+			defer s.Close()
+			got := keys(s)
+			for k := range acked {
+				if !slices.Contains(got, k) {
+					t.Errorf("acknowledged %s lost: records %q, problems %v", k, got, s.Problems())
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("records %q, want %q", got, want)
+			}
+			if ps := s.Problems(); tc.freed != "" && len(ps) != 0 {
+				t.Errorf("problems: %v", ps)
+			}
+		})
+	}
+}
+
+// A crash in the middle of a journal write leaves an incomplete last
+// line; the next start cannot write its snapshot. The journal it starts
+// continues the old one, whose incomplete line was cut off at load: what
+// it acknowledges is there after the following restart.
+func TestTornTailThenSnapshotFailure(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 0)
+	for i := 1; i <= 3; i++ {
+		must(t, s.Commit(put(fmt.Sprintf("k%d", i), val(i))))
+	}
+	crash(s)
+	js := journalFiles(t, dir)
+	old := js[len(js)-1]
+	st, err := os.Stat(old)
+	must(t, err)
+	f, err := os.OpenFile(old, os.O_WRONLY|os.O_APPEND, 0)
+	must(t, err)
+	f.Write([]byte(`deadbeef {"seq":4,"ops":[{"ke`)) // the write the crash cut
+	f.Close()
+	unblock := blockSnapshot(t, dir)
+	s = open(t, dir, 0)
+	if ps := s.Problems(); len(ps) != 1 || !ps[0].Tail || !strings.Contains(ps[0].String(), "incomplete line") {
+		t.Fatalf("problems %v", ps)
+	}
+	if st2, err := os.Stat(old); err != nil || st2.Size() != st.Size() {
+		t.Errorf("incomplete line not cut off: %v bytes, want %d (%v)", st2.Size(), st.Size(), err)
+	}
+	must(t, s.Commit(put("k9", val(9))))
+	crash(s)
+	unblock()
+	s = open(t, dir, 0)
+	defer s.Close()
+	if got, want := keys(s), []string{"k1", "k2", "k3", "k9"}; !slices.Equal(got, want) {
+		t.Errorf("records %q, want %q; problems %v", got, want, s.Problems())
+	}
+	if ps := s.Problems(); len(ps) != 0 {
+		t.Errorf("problems %v", ps)
+	}
+	if c := corruptFiles(dir); len(c) != 0 {
+		t.Errorf("set aside: %q", c)
+	}
+}
+
+// A journal that is not the last one and ends with an incomplete line (an
+// interrupted write whose cut failed, or a failed write) is kept when the
+// next journal continues at the next batch; when the next one does not,
+// that one is set aside.
+func TestIncompleteLineInEarlierJournal(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		next  func(ls [][]byte) [][]byte // lines of the next journal from the first one's
+		want  []string
+		aside int
+	}{
+		{"next journal continues", func(ls [][]byte) [][]byte { return [][]byte{ls[0], ls[4], ls[5]} }, rangeKeys(0, 8), 0},
+		{"next journal after a gap", func(ls [][]byte) [][]byte { return [][]byte{ls[0], ls[5]} }, rangeKeys(0, 6), 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, journal := writeState(t)
+			n, err := strconv.ParseUint(strings.TrimPrefix(filepath.Base(journal), JournalPrefix), 10, 64)
+			must(t, err)
+			// header, k3..k7 (batches 2..6), "": the first journal ends in
+			// the middle of k6.
+			ls := lines(t, journal)
+			writeLines(t, filepath.Join(dir, journalName(n+1)), tc.next(ls))
+			writeLines(t, journal, [][]byte{ls[0], ls[1], ls[2], ls[3], ls[4][:len(ls[4])/2]})
+			s := open(t, dir, 0)
+			defer s.Close()
+			if got := keys(s); !slices.Equal(got, tc.want) {
+				t.Errorf("records %q, want %q", got, tc.want)
+			}
+			if ps := s.Problems(); len(ps) == 0 || !ps[0].Tail {
+				t.Errorf("problems %v", ps)
+			}
+			if c := corruptFiles(dir); len(c) != tc.aside {
+				t.Errorf("set aside: %q, want %d", c, tc.aside)
+			}
+		})
+	}
+}
+
+// Damage set aside records that Open kept in memory; the snapshot that
+// would hold them cannot be written. The journal started then follows
+// them: what is committed to it is not acknowledged until a snapshot is
+// written (a later change retries it).
+func TestDamageThenSnapshotFailure(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, dir, journal string)
+		want   []string
+	}{
+		{"truncated snapshot", func(t *testing.T, dir, journal string) {
+			path := filepath.Join(dir, SnapshotFile)
+			writeLines(t, path, lines(t, path)[:3]) // header + k0, k1
+		}, []string{"k0", "k1", "k3", "k4", "k5", "k6", "k7"}},
+		{"bad checksum in the middle of the journal", func(t *testing.T, dir, journal string) {
+			ls := lines(t, journal)
+			ls[3] = bytes.Replace(ls[3], []byte("v5"), []byte("v9"), 1)
+			writeLines(t, journal, ls)
+		}, rangeKeys(0, 5)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, journal := writeState(t)
+			tc.damage(t, dir, journal)
+			unblock := blockSnapshot(t, dir)
+			s := open(t, dir, 0)
+			if got := keys(s); !slices.Equal(got, tc.want) {
+				t.Fatalf("records %q, want %q", got, tc.want)
+			}
+			if err := s.Commit(put("new", val(100))); err == nil {
+				t.Fatal("a change acknowledged in a journal that the next load would set aside")
+			}
+			unblock()
+			retryNow(s)
+			must(t, s.Commit(put("new2", val(101))))
+			crash(s)
+			s = open(t, dir, 0)
+			defer s.Close()
+			if got, want := keys(s), append(slices.Clone(tc.want), "new", "new2"); !slices.Equal(got, want) {
+				t.Errorf("after reopening: %q, want %q", got, want)
+			}
+			if ps := s.Problems(); len(ps) != 0 {
+				t.Errorf("problems on the second open: %v", ps)
+			}
+		})
 	}
 }
 
