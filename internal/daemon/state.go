@@ -85,7 +85,9 @@ func (p *persistence) forwardingPreserved() []route.Family {
 		if t == dataplane.EVPN {
 			out = append(out, route.EVPN)
 		} else {
-			out = append(out, route.IPv4VPN)
+			// Our Flowspec routes redirect into VRFs whose forwarding is
+			// the IP VPN dataplane's.
+			out = append(out, route.IPv4VPN, route.FlowVPN)
 		}
 	}
 	return out

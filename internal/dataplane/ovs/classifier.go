@@ -98,7 +98,7 @@ func classifierMatches(vrf uint32, c route.Classifier) ([]Match, error) {
 // classifierFlow is the flow of one classifier match.
 func (pl *pipeline) classifierFlow(vrf uint32, m Match, redirect uint32) Flow {
 	return Flow{
-		Table: pl.vrf, Priority: defaultPriority, Cookie: vrfCookie(vrf), Match: m,
+		Table: pl.vrf, Priority: defaultPriority, Cookie: pl.cookie(vrf), Match: m,
 		Actions: []Action{SetField{fReg0, u32(redirect)}, Resubmit{Table: pl.vrf}},
 	}
 }

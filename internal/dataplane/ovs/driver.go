@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -127,6 +128,12 @@ type Driver struct {
 	nextGroup uint32 // group id counter (low 24 bits)
 	freeGroup []uint32
 	instances map[uint32]*Instance
+	// Adoption (adopt.go): keep is set by KeepForAdoption, adopt by
+	// ResetState when it kept what an earlier run left, until the sweep;
+	// gen is the generation of this run's flow cookies.
+	keep  map[string]bool
+	adopt *adoption
+	gen   uint16
 }
 
 // New returns the driver; it connects to nothing until Initialize.
@@ -190,14 +197,32 @@ func (d *Driver) connect(ctx context.Context) error {
 
 // ResetState removes what an earlier run left on the bridge: every flow
 // carrying our cookie tag, every group in our id range and every port we
-// created. Nothing of other controllers is touched. The driver does not
-// adopt leftovers: clients replay their attachments after a restart (as
-// with the reference), which rebuilds the state.
+// created. Nothing of other controllers is touched. Clients replay their
+// attachments after a restart (as with the reference), which rebuilds the
+// state. When VRFs are about to be restored (KeepForAdoption), nothing is
+// removed: the restored VRFs take over what they find, and SweepAdopted
+// removes the rest (adopt.go).
 func (d *Driver) ResetState(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.connect(ctx); err != nil {
 		return err
+	}
+	return d.reset(ctx)
+}
+
+// reset is ResetState once connected (d.mu held).
+func (d *Driver) reset(ctx context.Context) error {
+	if d.keep != nil {
+		if d.adopt != nil { // read back already (a retried initialization)
+			return nil
+		}
+		err := d.readBack(ctx)
+		if err == nil {
+			return nil
+		}
+		d.log.Warn("cannot adopt what the earlier run left on the bridge: removing it (IP VPN traffic stops until the restored VRFs are set up again)", "err", err)
+		d.keep = nil
 	}
 	return d.removeOurs(ctx)
 }
@@ -216,9 +241,11 @@ func (d *Driver) removeOurs(ctx context.Context) error {
 	if err := d.of.Send(ctx, msgs...); err != nil {
 		return fmt.Errorf("removing flows and groups: %w", err)
 	}
-	ports, err := d.db.ownedPorts(ctx, d.cfg.Bridge)
-	if err != nil {
-		return err
+	var ports []string
+	if d.db != nil { // nil in unit tests
+		if ports, err = d.db.ownedPorts(ctx, d.cfg.Bridge); err != nil {
+			return err
+		}
 	}
 	for _, p := range ports {
 		d.log.Info("removing port left by an earlier run", "port", p)
@@ -242,7 +269,7 @@ func (d *Driver) Initialize(ctx context.Context) error {
 		return err
 	}
 	d.pl = pipeline{
-		input: d.cfg.InputTable, encapIn: d.cfg.TableStart, vrf: d.cfg.TableStart + 1,
+		input: d.cfg.InputTable, encapIn: d.cfg.TableStart, vrf: d.cfg.TableStart + 1, gen: d.gen,
 		useGRE: d.cfg.UseGRE, vxlan: d.cfg.VXLAN, local: d.cfg.Local,
 		arpResponder: d.cfg.ARPResponder, proxyARP: d.cfg.ProxyARP,
 	}
@@ -283,36 +310,24 @@ func (d *Driver) acquire(ctx context.Context) error {
 		return nil
 	}
 	if d.cfg.UseGRE {
-		_ = d.db.delPort(ctx, d.cfg.Bridge, d.cfg.GRETunnel)
-		_ = d.db.waitGone(ctx, d.cfg.GRETunnel)
 		opts := map[string]string{"local_ip": d.cfg.Local.String(), "remote_ip": "flow"}
 		for k, v := range d.cfg.GREOptions {
 			opts[k] = v
 		}
-		if err := d.db.addPort(ctx, d.cfg.Bridge, d.cfg.GRETunnel, "gre", opts); err != nil {
+		n, err := d.tunnelPort(ctx, d.cfg.GRETunnel, "gre", opts)
+		if err != nil {
 			return fmt.Errorf("creating GRE tunnel port %s: %w", d.cfg.GRETunnel, err)
 		}
-		n, err := d.db.ofport(ctx, d.cfg.GRETunnel)
-		if err != nil {
-			_ = d.db.delPort(ctx, d.cfg.Bridge, d.cfg.GRETunnel)
-			return err
-		}
-		d.pl.mplsInPort = uint32(n)
+		d.pl.mplsInPort = n
 	}
 	if d.cfg.VXLAN {
-		_ = d.db.delPort(ctx, d.cfg.Bridge, vxlanTunnel)
-		_ = d.db.waitGone(ctx, vxlanTunnel)
 		opts := map[string]string{"local_ip": d.cfg.Local.String(), "remote_ip": "flow", "key": "flow"}
-		if err := d.db.addPort(ctx, d.cfg.Bridge, vxlanTunnel, "vxlan", opts); err != nil {
+		n, err := d.tunnelPort(ctx, vxlanTunnel, "vxlan", opts)
+		if err != nil {
 			d.releaseState(ctx)
 			return fmt.Errorf("creating VXLAN tunnel port: %w", err)
 		}
-		n, err := d.db.ofport(ctx, vxlanTunnel)
-		if err != nil {
-			d.releaseState(ctx)
-			return err
-		}
-		d.pl.vxlanPort = uint32(n)
+		d.pl.vxlanPort = n
 	}
 	var msgs [][]byte
 	for _, f := range d.pl.driverFlows() {
@@ -326,6 +341,31 @@ func (d *Driver) acquire(ctx context.Context) error {
 	return nil
 }
 
+// tunnelPort returns the OpenFlow port number of a tunnel port of ours,
+// created (again, when a port of that name exists) unless a port we
+// created is there with the same type and options: then it is kept as it
+// is (an earlier run's, adopted: its traffic is not interrupted).
+func (d *Driver) tunnelPort(ctx context.Context, name, typ string, opts map[string]string) (uint32, error) {
+	if p, err := d.db.port(ctx, name); err == nil && p != nil && p.ExternalIDs[ownerKey] == ownerValue {
+		if i, err := d.db.iface(ctx, name); err == nil && i != nil && i.Type == typ && maps.Equal(i.Options, opts) &&
+			i.Ofport != nil && *i.Ofport > 0 {
+			d.log.Info("tunnel port of the earlier run kept", "port", name, "ofport", *i.Ofport)
+			return uint32(*i.Ofport), nil
+		}
+	}
+	_ = d.db.delPort(ctx, d.cfg.Bridge, name)
+	_ = d.db.waitGone(ctx, name)
+	if err := d.db.addPort(ctx, d.cfg.Bridge, name, typ, opts); err != nil {
+		return 0, err
+	}
+	n, err := d.db.ofport(ctx, name)
+	if err != nil {
+		_ = d.db.delPort(ctx, d.cfg.Bridge, name)
+		return 0, err
+	}
+	return uint32(n), nil
+}
+
 // release removes the driver's ports and flows with the last VRF.
 func (d *Driver) release(ctx context.Context) {
 	d.active--
@@ -336,7 +376,7 @@ func (d *Driver) release(ctx context.Context) {
 }
 
 func (d *Driver) releaseState(ctx context.Context) {
-	if err := d.of.Send(ctx, flowMod(0, ofpfcDelete, &Flow{Table: ofpttAll, Cookie: cookieTag}, cookieAllOne)); err != nil {
+	if err := d.of.Send(ctx, flowMod(0, ofpfcDelete, &Flow{Table: ofpttAll, Cookie: cookieOf(0, 0)}, cookieAnyGen)); err != nil {
 		d.log.Error("removing driver flows", "err", err)
 	}
 	if d.cfg.UseGRE {
@@ -442,6 +482,9 @@ func (d *Driver) LookingGlass() map[string]any {
 		"vxlan":          map[string]any{"enabled": d.cfg.VXLAN},
 		"tables":         d.tables(),
 	}
+	if d.adopt != nil {
+		lg["adoption"] = d.adoptionLG()
+	}
 	if d.active > 0 {
 		var flows []string
 		for _, f := range d.pl.driverFlows() {
@@ -469,6 +512,7 @@ func (d *Driver) NewIPVPNInstance(ctx context.Context, cfg dataplane.InstanceCon
 		return nil, err
 	}
 	inst := newInstance(d, cfg)
+	d.adoptRoutes(inst)
 	d.instances[cfg.ID] = inst
 	return inst, nil
 }

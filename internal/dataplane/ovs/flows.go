@@ -19,13 +19,23 @@ const (
 	fallbackPriority = defaultPriority - 0x80 - 0x80
 )
 
-// Cookies: every flow of ours carries cookieTag in its top 16 bits and the
-// VRF id (0 for the driver's own flows) in its low 32 bits, so that a VRF's
-// flows are deleted with cookie=<tag|id>/-1 and a start-up reconciliation
-// deletes exactly ours with cookie=<tag>/0xffff000000000000.
+// Cookies: every flow of ours carries cookieTag in its top 16 bits, the
+// generation of the run that installed it in the next 16 bits, and the VRF
+// id (0 for the driver's own flows) in its low 32 bits, so that a VRF's
+// flows are deleted with cookie=<tag|id>/0xffff0000ffffffff (any
+// generation), a start-up reconciliation deletes exactly ours with
+// cookie=<tag>/0xffff000000000000, and the sweep after an adoption deletes
+// what an earlier run installed and this one did not install again with
+// cookie=<tag|generation>/0xffffffff00000000 (adopt.go). The generation is
+// 0 unless the run adopted the flows of an earlier one.
 const (
 	cookieTag     = uint64(0x4250) << 48 // "BP"
 	cookieTagMask = uint64(0xffff) << 48
+	cookieGenMask = uint64(0xffff) << 32
+	cookieVRFMask = uint64(0xffffffff)
+	// cookieAnyGen selects the flows of one VRF id whatever their
+	// generation.
+	cookieAnyGen = cookieTagMask | cookieVRFMask
 )
 
 // Group ids of ours: groupTag in the top byte, a counter below.
@@ -34,7 +44,13 @@ const (
 	groupTagMask = uint32(0xff) << 24
 )
 
-func vrfCookie(id uint32) uint64 { return cookieTag | uint64(id) }
+// cookieOf is the cookie of the flows of VRF id (0: the driver's)
+// installed by generation gen.
+func cookieOf(gen uint16, id uint32) uint64 { return cookieTag | uint64(gen)<<32 | uint64(id) }
+
+// cookieVRF and cookieGen split a cookie of ours.
+func cookieVRF(c uint64) uint32 { return uint32(c & cookieVRFMask) }
+func cookieGen(c uint64) uint16 { return uint16(c >> 32) }
 
 // gatewayMAC is the MAC address the ARP responder and the incoming flows
 // use for the VRF gateway (the reference's constant).
@@ -51,7 +67,11 @@ type pipeline struct {
 	arpResponder        bool
 	proxyARP            bool
 	local               netip.Addr
+	gen                 uint16 // generation of the flows (cookies)
 }
+
+// cookie is the cookie of the flows of a VRF (0: the driver's own).
+func (pl *pipeline) cookie(vrf uint32) uint64 { return cookieOf(pl.gen, vrf) }
 
 // routePriority is the priority of the route flow of a prefix.
 func routePriority(p netip.Prefix) uint16 {
@@ -62,13 +82,13 @@ func routePriority(p netip.Prefix) uint16 {
 // (GRE or bare) port and the VXLAN port goes to the encap_in table.
 func (pl *pipeline) driverFlows() []Flow {
 	out := []Flow{{
-		Table: pl.input, Priority: defaultPriority, Cookie: cookieTag,
+		Table: pl.input, Priority: defaultPriority, Cookie: pl.cookie(0),
 		Match:   Match{InPort: pl.mplsInPort, EthType: ethTypeMPLS},
 		Actions: []Action{Resubmit{Table: pl.encapIn}},
 	}}
 	if pl.vxlan {
 		out = append(out, Flow{
-			Table: pl.input, Priority: defaultPriority, Cookie: cookieTag,
+			Table: pl.input, Priority: defaultPriority, Cookie: pl.cookie(0),
 			Match:   Match{InPort: pl.vxlanPort},
 			Actions: []Action{Resubmit{Table: pl.encapIn}},
 		})
@@ -98,7 +118,7 @@ func (pl *pipeline) portFlows(vrf uint32, gw netip.Addr, ofport uint32, vlan uin
 	var out []Flow
 	for _, et := range []uint16{ethTypeIPv4, ethTypeARP} {
 		out = append(out, Flow{
-			Table: pl.input, Priority: defaultPriority, Cookie: vrfCookie(vrf),
+			Table: pl.input, Priority: defaultPriority, Cookie: pl.cookie(vrf),
 			Match:   Match{InPort: ofport, VLAN: vlan, EthType: et},
 			Actions: slices.Clone(classify),
 		})
@@ -109,7 +129,7 @@ func (pl *pipeline) portFlows(vrf uint32, gw netip.Addr, ofport uint32, vlan uin
 			m.ARPTPA = gw
 		}
 		out = append(out, Flow{
-			Table: pl.input, Priority: arpPriority, Cookie: vrfCookie(vrf), Match: m,
+			Table: pl.input, Priority: arpPriority, Cookie: pl.cookie(vrf), Match: m,
 			Actions: []Action{
 				Move{nxEthSrc, nxEthDst},
 				SetField{fEthSrc, gatewayMAC},
@@ -136,13 +156,13 @@ func toPortActions(mac net.HardwareAddr, ofport uint32, vlan uint16) []Action {
 // direction): MPLS label pop, or VXLAN VNI = label.
 func (pl *pipeline) incomingFlows(vrf, label uint32, mac net.HardwareAddr, ofport uint32, vlan uint16) []Flow {
 	out := []Flow{{
-		Table: pl.encapIn, Priority: defaultPriority, Cookie: vrfCookie(vrf),
+		Table: pl.encapIn, Priority: defaultPriority, Cookie: pl.cookie(vrf),
 		Match:   Match{EthType: ethTypeMPLS, MPLSLabel: label, MPLSBOS: true},
 		Actions: append([]Action{PopMPLS{ethTypeIPv4}}, toPortActions(mac, ofport, vlan)...),
 	}}
 	if pl.vxlan {
 		out = append(out, Flow{
-			Table: pl.encapIn, Priority: defaultPriority, Cookie: vrfCookie(vrf),
+			Table: pl.encapIn, Priority: defaultPriority, Cookie: pl.cookie(vrf),
 			Match:   Match{InPort: pl.vxlanPort, HasTunID: true, TunID: uint64(label)},
 			Actions: toPortActions(mac, ofport, vlan),
 		})
@@ -165,7 +185,7 @@ func (pl *pipeline) fallbackFlow(vrf uint32, fb *dataplane.Fallback, vlan uint16
 	}
 	acts := append(pushVLAN(vlan), SetField{fEthSrc, src}, SetField{fEthDst, dst}, Output(uint32(fb.OVSPortNumber)))
 	return Flow{
-		Table: pl.vrf, Priority: fallbackPriority, Cookie: vrfCookie(vrf),
+		Table: pl.vrf, Priority: fallbackPriority, Cookie: pl.cookie(vrf),
 		Match: Match{Reg0: vrf}, Actions: acts,
 	}, nil
 }
@@ -174,7 +194,7 @@ func (pl *pipeline) fallbackFlow(vrf uint32, fb *dataplane.Fallback, vlan uint16
 // next hop group.
 func (pl *pipeline) routeFlow(vrf uint32, p netip.Prefix, group uint32) Flow {
 	return Flow{
-		Table: pl.vrf, Priority: routePriority(p), Cookie: vrfCookie(vrf),
+		Table: pl.vrf, Priority: routePriority(p), Cookie: pl.cookie(vrf),
 		Match:   Match{EthType: ethTypeIPv4, Reg0: vrf, IPDst: p},
 		Actions: []Action{GroupAction(group)},
 	}

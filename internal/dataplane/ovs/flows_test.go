@@ -145,7 +145,7 @@ func TestBuckets(t *testing.T) {
 		{label: 3, pe: pe2}:   {id: 4},
 	}
 	var ids []uint32
-	for _, b := range buckets(nhs) {
+	for _, b := range buckets(nhs, nil) {
 		ids = append(ids, b.ID)
 	}
 	if !slices.Equal(ids, []uint32{1, 4, 7}) {

@@ -34,6 +34,9 @@ type Instance struct {
 	classifiers map[route.Classifier]*classifierEntry
 	clsFlows    map[string]*clsFlow
 	closed      bool
+	// adopted are the route groups an earlier run left for this VRF id
+	// that no route confirmed yet, by prefix (adopt.go); nil once swept.
+	adopted map[netip.Prefix]uint32
 }
 
 // port is a local port plugged in the VRF.
@@ -51,6 +54,9 @@ type prefixGroup struct {
 	group    Group
 	route    Flow
 	nexthops map[nextHop]*bucketState
+	// prior are the buckets of an adopted group that no next hop
+	// confirmed yet, by bucket id: they stay until the sweep (adopt.go).
+	prior map[uint32][]Action
 }
 
 type bucketState struct {
@@ -314,6 +320,11 @@ func (i *Instance) SetupRemote(ctx context.Context, r dataplane.Remote) error {
 	}
 	acts := d.pl.bucketActions(r, i.subnet, peMAC)
 	if pg == nil {
+		if gid, ok := i.adopted[r.Prefix]; ok {
+			if done, err := i.adoptGroup(ctx, remoteHop{prefix: r.Prefix, nh: nh, acts: acts, lbOrder: r.LBOrder}, gid); done {
+				return err
+			}
+		}
 		gid, err := d.allocGroup()
 		if err != nil {
 			return err
@@ -332,25 +343,29 @@ func (i *Instance) SetupRemote(ctx context.Context, r dataplane.Remote) error {
 		i.prefixes[r.Prefix] = pg
 		return nil
 	}
-	used := map[uint32]bool{}
-	for _, b := range pg.nexthops {
-		used[b.id] = true
-	}
-	pg.nexthops[nh] = &bucketState{id: allocBucket(used, r.LBOrder), actions: acts}
-	pg.group.Buckets = buckets(pg.nexthops)
+	id, prior, wasPrior := pg.bucketFor(acts, r.LBOrder)
+	pg.nexthops[nh] = &bucketState{id: id, actions: acts}
+	pg.group.Buckets = buckets(pg.nexthops, pg.prior)
 	if err := d.of.Send(ctx, groupMod(0, ofpgcModify, &pg.group)); err != nil {
 		delete(pg.nexthops, nh)
-		pg.group.Buckets = buckets(pg.nexthops)
+		if wasPrior {
+			pg.prior[id] = prior
+		}
+		pg.group.Buckets = buckets(pg.nexthops, pg.prior)
 		return fmt.Errorf("adding next hop %s to %s: %w", r.PE, r.Prefix, err)
 	}
 	return nil
 }
 
-// buckets returns the buckets of a group in bucket id order.
-func buckets(nhs map[nextHop]*bucketState) []Bucket {
-	out := make([]Bucket, 0, len(nhs))
+// buckets returns the buckets of a group in bucket id order: those of the
+// next hops and the adopted ones not confirmed yet.
+func buckets(nhs map[nextHop]*bucketState, prior map[uint32][]Action) []Bucket {
+	out := make([]Bucket, 0, len(nhs)+len(prior))
 	for _, b := range nhs {
 		out = append(out, Bucket{ID: b.id, Actions: b.actions})
+	}
+	for id, acts := range prior {
+		out = append(out, Bucket{ID: id, Actions: acts})
 	}
 	slices.SortFunc(out, func(a, b Bucket) int { return int(a.ID) - int(b.ID) })
 	return out
@@ -369,9 +384,10 @@ func (i *Instance) RemoveRemote(ctx context.Context, r dataplane.Remote) error {
 	}
 	delete(pg.nexthops, nh)
 	if len(pg.nexthops) > 0 {
-		pg.group.Buckets = buckets(pg.nexthops)
+		pg.group.Buckets = buckets(pg.nexthops, pg.prior)
 		return d.of.Send(ctx, groupMod(0, ofpgcModify, &pg.group))
 	}
+	// The last next hop: the adopted buckets not confirmed go too.
 	delete(i.prefixes, r.Prefix)
 	err := d.of.Send(ctx, flowMod(0, ofpfcDeleteStrict, &pg.route, cookieAllOne), groupMod(0, ofpgcDelete, &pg.group))
 	d.freeGroupID(pg.group.ID)
@@ -388,11 +404,13 @@ func (i *Instance) Cleanup(ctx context.Context) error {
 		return nil
 	}
 	i.closed = true
-	msgs := [][]byte{flowMod(0, ofpfcDelete, &Flow{Table: ofpttAll, Cookie: vrfCookie(i.id())}, cookieAllOne)}
+	// Every generation's flows of the VRF: adopted ones too.
+	msgs := [][]byte{flowMod(0, ofpfcDelete, &Flow{Table: ofpttAll, Cookie: cookieOf(0, i.id())}, cookieAnyGen)}
 	for _, pg := range i.prefixes {
 		msgs = append(msgs, groupMod(0, ofpgcDelete, &pg.group))
 		d.freeGroupID(pg.group.ID)
 	}
+	msgs = append(msgs, i.dropAdopted()...)
 	var errs []error
 	if err := d.of.Send(ctx, msgs...); err != nil {
 		errs = append(errs, err)
@@ -446,8 +464,9 @@ func (i *Instance) Flows() []string {
 
 // LookingGlass implements dataplane.Instance.
 func (i *Instance) LookingGlass() map[string]any {
-	i.d.mu.Lock()
-	defer i.d.mu.Unlock()
+	d := i.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	var groups []string
 	for _, pg := range i.prefixes {
 		groups = append(groups, pg.group.String())
@@ -459,7 +478,7 @@ func (i *Instance) LookingGlass() map[string]any {
 		ports[k] = map[string]any{"ovs_port": p.ofport, "ovs_port_name": p.name, "plugged_by_us": p.ours}
 	}
 	lg := map[string]any{
-		"cookie": fmt.Sprintf("%#x", vrfCookie(i.id())),
+		"cookie": fmt.Sprintf("%#x", d.pl.cookie(i.id())),
 		"flows":  i.Flows(),
 		"groups": groups,
 		"ports":  ports,
@@ -469,6 +488,9 @@ func (i *Instance) LookingGlass() map[string]any {
 	}
 	if len(i.classifiers) > 0 {
 		lg["classifiers"] = i.classifierLG()
+	}
+	if d.adopt != nil {
+		lg["adopted_unconfirmed"] = i.unconfirmed()
 	}
 	return lg
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -21,16 +23,32 @@ import (
 	"bagpipe/internal/testfabric"
 )
 
-// fakeSwitch is an OpenFlow 1.5 peer on a unix socket: it answers hello,
-// barriers and group descriptions, records flow and group mods, and
-// rejects the next flow mod when told to.
+// fakeSwitch is an OpenFlow 1.5 peer on a unix socket: it answers hello
+// and barriers, records flow and group mods, applies them to its flow and
+// group tables (as Open vSwitch does: an ADD of a flow with the match and
+// priority of another replaces it, adding an existing group or modifying a
+// missing one is an error, deleting a group deletes the flows using it),
+// answers flow and group descriptions from them (a few entries per reply
+// message, to exercise multipart replies), and rejects the next flow mod
+// when told to.
 type fakeSwitch struct {
-	t  *testing.T
-	ln net.Listener
+	t    *testing.T
+	ln   net.Listener
+	path string
 
 	mu       sync.Mutex
 	msgs     [][]byte
 	failNext bool
+	flows    map[string]*fakeFlow // by table, priority and match
+	groups   map[uint32][]byte    // group description entries, by id
+}
+
+type fakeFlow struct {
+	table    uint8
+	priority uint16
+	cookie   uint64
+	match    []byte // ofp_match, padded
+	instrs   []byte
 }
 
 func startFakeSwitch(t *testing.T) (*fakeSwitch, string) {
@@ -39,7 +57,7 @@ func startFakeSwitch(t *testing.T) (*fakeSwitch, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &fakeSwitch{t: t, ln: ln}
+	s := &fakeSwitch{t: t, ln: ln, path: path, flows: map[string]*fakeFlow{}, groups: map[uint32][]byte{}}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -74,7 +92,9 @@ func (s *fakeSwitch) serve(c net.Conn) {
 		case ofptBarrierReq:
 			reply = header(ofptBarrierReply, 8, xid)
 		case ofptMultipartReq:
-			reply = append(header(ofptMultipartReply, 16, xid), 0, ofpmpGroupDesc, 0, 0, 0, 0, 0, 0)
+			s.mu.Lock()
+			reply = s.describe(msg)
+			s.mu.Unlock()
 		case ofptFlowMod, ofptGroupMod:
 			s.mu.Lock()
 			s.msgs = append(s.msgs, msg)
@@ -82,9 +102,18 @@ func (s *fakeSwitch) serve(c net.Conn) {
 			if fail {
 				s.failNext = false
 			}
+			var errType, errCode uint16
+			if !fail && h[1] == ofptFlowMod {
+				s.applyFlowMod(msg)
+			} else if !fail {
+				errType, errCode = s.applyGroupMod(msg)
+			}
 			s.mu.Unlock()
 			if fail { // OFPET_FLOW_MOD_FAILED / OFPFMFC_UNKNOWN
-				reply = finish(append(header(ofptError, 0, xid), 0, 5, 0, 0, msg[0], msg[1], msg[2], msg[3]))
+				errType, errCode = 5, 0
+			}
+			if errType != 0 {
+				reply = finish(append(binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(header(ofptError, 0, xid), errType), errCode), msg[:4]...))
 			}
 		}
 		if reply != nil {
@@ -93,6 +122,149 @@ func (s *fakeSwitch) serve(c net.Conn) {
 			}
 		}
 	}
+}
+
+// applyFlowMod applies a flow mod to the flow table (s.mu held).
+func (s *fakeSwitch) applyFlowMod(msg []byte) {
+	cookie, mask := binary.BigEndian.Uint64(msg[8:]), binary.BigEndian.Uint64(msg[16:])
+	table, cmd, prio := msg[24], msg[25], binary.BigEndian.Uint16(msg[30:])
+	mlen := pad8len(int(binary.BigEndian.Uint16(msg[50:])))
+	match, instrs := msg[48:48+mlen], msg[48+mlen:]
+	key := fmt.Sprintf("%d/%d/%x", table, prio, match)
+	switch cmd {
+	case ofpfcAdd:
+		s.flows[key] = &fakeFlow{table: table, priority: prio, cookie: cookie, match: slices.Clone(match), instrs: slices.Clone(instrs)}
+	case ofpfcDeleteStrict:
+		if f := s.flows[key]; f != nil && f.cookie&mask == cookie&mask {
+			delete(s.flows, key)
+		}
+	case ofpfcDelete:
+		if mlen != 8 {
+			s.t.Errorf("fake switch: non-strict delete with a match")
+		}
+		for k, f := range s.flows {
+			if (table == ofpttAll || f.table == table) && f.cookie&mask == cookie&mask {
+				delete(s.flows, k)
+			}
+		}
+	}
+}
+
+// applyGroupMod applies a group mod; it returns the OpenFlow error (type
+// 0: none) Open vSwitch would (s.mu held).
+func (s *fakeSwitch) applyGroupMod(msg []byte) (uint16, uint16) {
+	cmd, id := binary.BigEndian.Uint16(msg[8:]), binary.BigEndian.Uint32(msg[12:])
+	entry := binary.BigEndian.AppendUint16(nil, uint16(16+len(msg)-24))
+	entry = append(entry, msg[10], 0)
+	entry = binary.BigEndian.AppendUint32(entry, id)
+	entry = append(entry, msg[16], msg[17], 0, 0, 0, 0, 0, 0)
+	entry = append(entry, msg[24:]...)
+	switch cmd {
+	case ofpgcAdd:
+		if s.groups[id] != nil {
+			return 6, 0 // OFPET_GROUP_MOD_FAILED / OFPGMFC_GROUP_EXISTS
+		}
+		s.groups[id] = entry
+	case ofpgcModify:
+		if s.groups[id] == nil {
+			return 6, 8 // OFPGMFC_UNKNOWN_GROUP
+		}
+		s.groups[id] = entry
+	case ofpgcDelete:
+		for gid := range s.groups {
+			if id != ofpgAll && gid != id {
+				continue
+			}
+			delete(s.groups, gid)
+			for k, f := range s.flows {
+				if slices.Contains(f.decode(s.t).Actions, Action(GroupAction(gid))) {
+					delete(s.flows, k)
+				}
+			}
+		}
+	}
+	return 0, 0
+}
+
+// entry is the flow description of a flow.
+func (f *fakeFlow) entry() []byte {
+	b := binary.BigEndian.AppendUint16(nil, 0)
+	b = append(b, 0, 0, f.table, 0)
+	b = binary.BigEndian.AppendUint16(b, f.priority)
+	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0) // timeouts, flags, importance
+	b = binary.BigEndian.AppendUint64(b, f.cookie)
+	b = append(b, f.match...)
+	b = append(b, 0, 0, 0, 4, 0, 0, 0, 0) // ofp_stats without fields
+	b = append(b, f.instrs...)
+	binary.BigEndian.PutUint16(b, uint16(len(b)))
+	return b
+}
+
+func (f *fakeFlow) decode(t *testing.T) FlowDesc {
+	fd, err := decodeFlowDesc(f.entry())
+	if err != nil {
+		t.Errorf("fake switch: decoding its flow: %v", err)
+	}
+	return fd
+}
+
+// describe answers a flow or group description request (s.mu held).
+func (s *fakeSwitch) describe(msg []byte) []byte {
+	xid := binary.BigEndian.Uint32(msg[4:])
+	typ := binary.BigEndian.Uint16(msg[8:])
+	var entries [][]byte
+	switch typ {
+	case ofpmpFlowDesc:
+		cookie, mask := binary.BigEndian.Uint64(msg[32:]), binary.BigEndian.Uint64(msg[40:])
+		for _, k := range slices.Sorted(maps.Keys(s.flows)) {
+			if f := s.flows[k]; f.cookie&mask == cookie&mask {
+				entries = append(entries, f.entry())
+			}
+		}
+	case ofpmpGroupDesc:
+		for _, id := range slices.Sorted(maps.Keys(s.groups)) {
+			entries = append(entries, s.groups[id])
+		}
+	}
+	// Three entries per reply message, the "more" flag on all but the last.
+	var out []byte
+	for first := true; first || len(entries) > 0; first = false {
+		n := min(3, len(entries))
+		var flags uint16
+		if n < len(entries) {
+			flags = ofpmpReplyMore
+		}
+		m := binary.BigEndian.AppendUint16(header(ofptMultipartReply, 0, xid), typ)
+		m = binary.BigEndian.AppendUint16(m, flags)
+		m = append(m, 0, 0, 0, 0)
+		for _, e := range entries[:n] {
+			m = append(m, e...)
+		}
+		out = append(out, finish(m)...)
+		entries = entries[n:]
+	}
+	return out
+}
+
+// state returns the flows (decoded, as lines) and groups (decoded) the
+// switch holds.
+func (s *fakeSwitch) state() (flows, groups []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range s.flows {
+		fd := f.decode(s.t)
+		flows = append(flows, fd.String())
+	}
+	for _, e := range s.groups {
+		g, err := decodeGroupDesc(e)
+		if err != nil {
+			s.t.Errorf("fake switch: decoding its group: %v", err)
+		}
+		groups = append(groups, g.String())
+	}
+	slices.Sort(flows)
+	slices.Sort(groups)
+	return flows, groups
 }
 
 // take returns the messages received since the last call, as ovs-ofctl
@@ -126,12 +298,18 @@ func testDriver(t *testing.T) (*Driver, *fakeSwitch, string) {
 		testfabric.SkipUnlessStrict(t, "ovs-ofctl not found (install openvswitch-common)")
 	}
 	sw, path := startFakeSwitch(t)
+	return driverOn(t, path), sw, ofctl
+}
+
+// driverOn is a driver talking to the fake switch listening on path, as
+// testDriver's (a daemon started again uses a new one).
+func driverOn(t *testing.T, path string) *Driver {
 	d := New(Config{Bridge: "br-test", Local: local, ARPResponder: true, TableStart: 1, HashMethod: "dp_hash"}, nil)
 	d.of = newOFConn(path)
 	t.Cleanup(d.of.Close)
 	d.pl = grePipeline()
 	d.ready = true
-	return d, sw, ofctl
+	return d
 }
 
 func plugged(n int) *dataplane.LocalPort {
@@ -335,8 +513,8 @@ func TestClassifierLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(t, "cleanup", sw.take(ofctl), []string{
-		"DEL table:255 priority=0 cookie:0x4250000000000007/0xffffffffffffffff actions=drop",
-		"DEL table:255 priority=0 cookie:0x4250000000000000/0xffffffffffffffff actions=drop",
+		"DEL table:255 priority=0 cookie:0x4250000000000007/0xffff0000ffffffff actions=drop",
+		"DEL table:255 priority=0 cookie:0x4250000000000000/0xffff0000ffffffff actions=drop",
 	})
 	if len(inst.Flows()) != 0 || len(inst.classifiers) != 0 || inst.LookingGlass()["classifiers"] != nil {
 		t.Errorf("state after cleanup: %v", inst.Flows())
@@ -387,7 +565,7 @@ func TestRedirectionVRF(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(t, "redirection VRF cleanup", sw.take(ofctl), []string{
-		"DEL table:255 priority=0 cookie:0x4250000000000009/0xffffffffffffffff actions=drop",
+		"DEL table:255 priority=0 cookie:0x4250000000000009/0xffff0000ffffffff actions=drop",
 		"DEL group_id=1107296257,type=select",
 	})
 }

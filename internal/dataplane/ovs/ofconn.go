@@ -172,25 +172,88 @@ func (c *ofConn) sendLocked(ctx context.Context, msgs [][]byte) error {
 
 // GroupIDs returns the ids of the groups of the bridge (OFPMP_GROUP_DESC).
 func (c *ofConn) GroupIDs(ctx context.Context) ([]uint32, error) {
+	entries, err := c.Dump(ctx, func(xid uint32) []byte { return groupDescRequest(xid) })
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]uint32, 0, len(entries))
+	for _, e := range entries {
+		if len(e) >= 8 {
+			ids = append(ids, binary.BigEndian.Uint32(e[4:]))
+		}
+	}
+	return ids, nil
+}
+
+// Groups returns the description of the groups of the bridge.
+func (c *ofConn) Groups(ctx context.Context) ([]GroupDesc, error) {
+	entries, err := c.Dump(ctx, func(xid uint32) []byte { return groupDescRequest(xid) })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]GroupDesc, 0, len(entries))
+	for _, e := range entries {
+		g, err := decodeGroupDesc(e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// Flows returns the flows of every table whose cookie matches cookie
+// under mask (OFPMP_FLOW_DESC).
+func (c *ofConn) Flows(ctx context.Context, cookie, mask uint64) ([]FlowDesc, error) {
+	entries, err := c.Dump(ctx, func(xid uint32) []byte { return flowDescRequest(xid, cookie, mask) })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]FlowDesc, 0, len(entries))
+	for _, e := range entries {
+		f, err := decodeFlowDesc(e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// Dump sends the multipart request req builds (given its xid) and returns
+// the entries of the replies (each starting with its 16-bit length, as
+// flow and group descriptions do). It reconnects once if the connection
+// was lost.
+func (c *ofConn) Dump(ctx context.Context, req func(xid uint32) []byte) ([][]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	out, err := c.dumpLocked(ctx, req)
+	var ofErr *OFError
+	if err != nil && !errors.As(err, &ofErr) && ctx.Err() == nil {
+		c.closeLocked()
+		out, err = c.dumpLocked(ctx, req)
+	}
+	return out, err
+}
+
+func (c *ofConn) dumpLocked(ctx context.Context, req func(xid uint32) []byte) ([][]byte, error) {
 	if c.conn == nil {
 		if err := c.connect(ctx); err != nil {
 			return nil, err
 		}
 	}
-	_ = c.conn.SetDeadline(time.Now().Add(10 * time.Second))
+	deadline := time.Now().Add(30 * time.Second)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = c.conn.SetDeadline(deadline)
 	c.xid++
-	req := header(ofptMultipartReq, 0, c.xid)
-	req = binary.BigEndian.AppendUint16(req, ofpmpGroupDesc)
-	req = append(req, 0, 0, 0, 0, 0, 0)               // flags, pad
-	req = binary.BigEndian.AppendUint32(req, ofpgAll) // group_id
-	req = append(req, 0, 0, 0, 0)
-	if _, err := c.conn.Write(finish(req)); err != nil {
+	want := c.xid
+	if _, err := c.conn.Write(req(want)); err != nil {
 		c.closeLocked()
 		return nil, err
 	}
-	var ids []uint32
+	var out [][]byte
 	for {
 		typ, xid, body, err := c.read()
 		if err != nil {
@@ -204,21 +267,26 @@ func (c *ofConn) GroupIDs(ctx context.Context) ([]uint32, error) {
 				c.closeLocked()
 				return nil, err
 			}
-		case typ == ofptError && xid == c.xid:
-			return nil, &OFError{Type: binary.BigEndian.Uint16(body), Code: binary.BigEndian.Uint16(body[2:])}
-		case typ == ofptMultipartReply && xid == c.xid && len(body) >= 8:
-			more := binary.BigEndian.Uint16(body[2:])&1 != 0
+		case typ == ofptError && xid == want:
+			e := &OFError{}
+			if len(body) >= 4 {
+				e.Type, e.Code = binary.BigEndian.Uint16(body), binary.BigEndian.Uint16(body[2:])
+			}
+			return nil, e
+		case typ == ofptMultipartReply && xid == want && len(body) >= 8:
+			more := binary.BigEndian.Uint16(body[2:])&ofpmpReplyMore != 0
 			entries := body[8:]
-			for len(entries) >= 8 {
+			for len(entries) >= 4 {
 				n := int(binary.BigEndian.Uint16(entries))
-				if n < 8 || n > len(entries) {
-					break
+				if n < 4 || n > len(entries) {
+					c.closeLocked()
+					return nil, fmt.Errorf("bad entry length %d in a multipart reply", n)
 				}
-				ids = append(ids, binary.BigEndian.Uint32(entries[4:]))
+				out = append(out, entries[:n])
 				entries = entries[n:]
 			}
 			if !more {
-				return ids, nil
+				return out, nil
 			}
 		}
 	}
