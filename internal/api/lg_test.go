@@ -86,7 +86,11 @@ func lgFixture(t *testing.T) (*Server, *logging.Catcher) {
 			RTC: bgp.RTCStatus{Enabled: true, Active: true}, Families: []string{"(ipv4, mpls-vpn)", "(ipv4, rtc)"},
 			Protocol: bgp.ProtocolStatus{State: bgp.Established, PreviousState: bgp.OpenConfirm, HoldTime: 180,
 				LastTransitionTime: time.Date(2026, 11, 24, 16, 50, 31, 0, time.Local)},
-			Worker: peer},
+			Worker: peer,
+			GracefulRestart: bgp.GRStatus{Enabled: true, Negotiated: true, PeerRestartTime: 120,
+				PeerFamilies: []string{"(ipv4, mpls-vpn)"}, StaleRoutes: 3, EndOfRIB: []string{"(ipv4, rtc)"}},
+			Stats:       bgp.PeerStats{StaleRoutesWithdrawn: 2, MaxPrefixesExceeded: 1},
+			MaxPrefixes: 1000, MD5: true},
 		{Name: "BGP-127.0.0.3", PeerAddress: netip.MustParseAddr("127.0.0.3"), LocalAddress: lo, LocalAS: 64512,
 			RTC:      bgp.RTCStatus{Enabled: true},
 			Protocol: bgp.ProtocolStatus{State: bgp.Active, PreviousState: bgp.Connect, HoldTime: 180}},
@@ -207,7 +211,10 @@ func TestLookingGlassBGP(t *testing.T) {
 		"active_families": ["(ipv4, mpls-vpn)", "(ipv4, rtc)"],
 		"protocol": {"state": "Established", "previous_state": "(OpenConfirm)", "hold_time": 180, "last_transition_time": "2026-11-24 16:50:31"},
 		"name": "BGP-127.0.0.2", "internals": {"event queue length": 0, "subscriptions": ["match:ipv4/rtc,*"]},
-		"adv_routes": {"href": "` + lgBase + prefix + `/adv_routes"}, "logs": {"href": "` + lgBase + prefix + `/logs"}}`
+		"adv_routes": {"href": "` + lgBase + prefix + `/adv_routes"}, "logs": {"href": "` + lgBase + prefix + `/logs"},
+		"graceful_restart": {"enabled": true, "negotiated": true, "peer_restart_time": 120, "peer_families": ["(ipv4, mpls-vpn)"],
+			"stale_routes": 3, "stale_routes_withdrawn": 2, "end_of_rib_received": ["(ipv4, rtc)"], "synced": false},
+		"max_prefixes": {"limit": 1000, "routes": 1, "exceeded": 1}, "tcp_md5": {"configured": true}}`
 	}
 	check(t, "peer", get(t, s, "/bgp/peers/127.0.0.2"), peerObj("/bgp/peers/127.0.0.2"))
 	check(t, "peer as a worker", get(t, s, "/bgp/workers/BGP-127.0.0.2"), peerObj("/bgp/workers/BGP-127.0.0.2"))
@@ -216,7 +223,10 @@ func TestLookingGlassBGP(t *testing.T) {
 		"as_info": {"local": 64512, "peer": 0}, "rtc": {"active": false, "enabled": true}, "active_families": [],
 		"protocol": {"state": "Active", "previous_state": "(Connect)", "hold_time": 180, "last_transition_time": null},
 		"name": "BGP-127.0.0.3", "internals": {"event queue length": 0, "subscriptions": []},
-		"adv_routes": {"href": "`+lgBase+`/bgp/peers/127.0.0.3/adv_routes"}, "logs": {"href": "`+lgBase+`/bgp/peers/127.0.0.3/logs"}}`)
+		"adv_routes": {"href": "`+lgBase+`/bgp/peers/127.0.0.3/adv_routes"}, "logs": {"href": "`+lgBase+`/bgp/peers/127.0.0.3/logs"},
+		"graceful_restart": {"enabled": false, "negotiated": false, "peer_restart_time": 0, "peer_families": [],
+			"stale_routes": 0, "stale_routes_withdrawn": 0, "end_of_rib_received": [], "synced": false},
+		"max_prefixes": {"limit": null, "routes": 0, "exceeded": 0}, "tcp_md5": {"configured": false}}`)
 	check(t, "idle peer routes", get(t, s, "/bgp/peers/127.0.0.3/adv_routes"), `[]`)
 }
 

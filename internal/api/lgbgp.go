@@ -109,10 +109,7 @@ func (s *Server) peerObject(p bgp.PeerStatus) lookingglass.Object {
 	constant := func(name string, v any) lookingglass.Entry {
 		return lookingglass.Entry{Name: name, Kind: lookingglass.Value, Value: func() any { return v }}
 	}
-	families := p.Families
-	if families == nil {
-		families = []string{}
-	}
+	families := nonNil(p.Families)
 	return lookingglass.Entries{
 		constant("peeringAddresses", lookingglass.Dict{
 			{Key: "peer_address", Value: addrString(p.PeerAddress)},
@@ -131,7 +128,68 @@ func (s *Server) peerObject(p bgp.PeerStatus) lookingglass.Object {
 		s.internalsEntry(p.Worker, p.QueueLength),
 		s.advRoutesEntry(p.Worker),
 		s.logsEntry(p.Name),
+		// Keys the reference does not have, after all of its own.
+		constant("graceful_restart", gracefulRestartDict(p.GracefulRestart, p.Stats.StaleRoutesWithdrawn)),
+		s.maxPrefixesEntry(p),
+		constant("tcp_md5", lookingglass.Dict{{Key: "configured", Value: p.MD5}}),
 	}
+}
+
+// gracefulRestartDict is the graceful restart state of a peer: whether we
+// announce the capability and both sides did in the current (or last)
+// session, the Restart Time and the families the peer announced, the
+// stale routes kept and withdrawn, the families whose End-of-RIB the peer
+// sent in the session, and whether it sent all of them once.
+func gracefulRestartDict(gr bgp.GRStatus, staleWithdrawn uint64) lookingglass.Dict {
+	return lookingglass.Dict{
+		{Key: "enabled", Value: gr.Enabled},
+		{Key: "negotiated", Value: gr.Negotiated},
+		{Key: "peer_restart_time", Value: gr.PeerRestartTime},
+		{Key: "peer_families", Value: nonNil(gr.PeerFamilies)},
+		{Key: "stale_routes", Value: gr.StaleRoutes},
+		{Key: "stale_routes_withdrawn", Value: staleWithdrawn},
+		{Key: "end_of_rib_received", Value: nonNil(gr.EndOfRIB)},
+		{Key: "synced", Value: gr.Synced},
+	}
+}
+
+// maxPrefixesEntry shows the limit of routes from the peer (null: none),
+// the routes it counts (those the engine stores from the peer, every
+// family) and how many sessions were closed for exceeding it.
+func (s *Server) maxPrefixesEntry(p bgp.PeerStatus) lookingglass.Entry {
+	return lookingglass.Entry{Name: "max_prefixes", Kind: lookingglass.SubItem, Value: func() any {
+		routes := 0
+		if p.Worker != nil {
+			err := s.inspect(func(v engine.View) {
+				for _, wi := range v.Workers() {
+					if wi.Worker == p.Worker {
+						routes = wi.Routes
+						return
+					}
+				}
+			})
+			if err != nil {
+				return err
+			}
+		}
+		var limit any
+		if p.MaxPrefixes > 0 {
+			limit = p.MaxPrefixes
+		}
+		return lookingglass.Dict{
+			{Key: "limit", Value: limit},
+			{Key: "routes", Value: routes},
+			{Key: "exceeded", Value: p.Stats.MaxPrefixesExceeded},
+		}
+	}}
+}
+
+// nonNil shows a nil list as [].
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
 }
 
 // workerItems lists the engine workers (VPN instances, established peers).

@@ -67,7 +67,8 @@ type Config struct {
 	// timer, or a NOTIFICATION other than Hard Reset when both announced
 	// the N bit), the peer's routes are kept, marked stale, until the peer
 	// comes back and sends End-of-RIB (or StaleTime passes), or until its
-	// Restart Time passes without it coming back.
+	// Restart Time passes without it coming back; those still stale when
+	// the session is lost again are withdrawn then.
 	GracefulRestart bool
 	// RestartTime is the Restart Time we announce, in seconds: how long
 	// peers should keep our routes while we restart (default 120, at most
@@ -97,7 +98,8 @@ type Config struct {
 	SyncTimeout time.Duration
 
 	// MaxPrefixes, when positive, is the largest number of routes a peer
-	// may advertise (all families): a peer exceeding it gets a Cease
+	// may advertise (all families; stale routes kept from its previous
+	// session count once advertised again): a peer exceeding it gets a Cease
 	// NOTIFICATION (Maximum Number of Prefixes Reached, RFC 4486), its
 	// routes are withdrawn and it is reconnected MaxPrefixesRetry later.
 	MaxPrefixes int

@@ -24,6 +24,10 @@ const openHoldTime = 4 * time.Minute
 var (
 	errCollision        = errors.New("connection collision")
 	errHoldTimerExpired = errors.New("hold timer expired")
+	// errPeerReconnected ends an established session when the peer, which
+	// announced graceful restart, opens a new one (RFC 4724 §4.2): as a
+	// TCP failure, its routes are kept as stale.
+	errPeerReconnected = errors.New("the peer opened a new session (graceful restart)")
 )
 
 // notificationError is a NOTIFICATION sent or received.
@@ -53,6 +57,7 @@ type conn struct {
 	remoteID netip.Addr    // set before evOpenConfirm
 	verdict  chan bool     // the peer goroutine's answers
 	doomed   bool          // closed by collision resolution (peer goroutine only)
+	replaced bool          // established session closed for a new connection (peer goroutine only)
 
 	ctx    context.Context // canceled by shutdown
 	cancel context.CancelFunc

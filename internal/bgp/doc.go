@@ -21,7 +21,9 @@
 // after a failure, ReconnectDelay after the loss of an established
 // session), takes incoming connections from the listener, and resolves
 // connection collisions (RFC 4271 §6.8) when a connection receives a valid
-// OPEN. Every connection runs the OpenSent and OpenConfirm states in its own
+// OPEN (a peer that announced graceful restart and opens a new connection
+// while its session is established restarted: the old session is closed as
+// if TCP had failed, RFC 4724 §4.2). Every connection runs the OpenSent and OpenConfirm states in its own
 // goroutine and asks the peer goroutine before going on; the one that
 // becomes Established serves the session: its goroutine reads (any message
 // restarts the hold timer) while a writer goroutine sends the queued route
@@ -46,6 +48,7 @@
 // closes once every peer sent End-of-RIB for every family. TCP MD5 keys
 // (md5.go) are set on outgoing sockets and per peer on the listener.
 // MaxPrefixes closes the session of a peer with too many routes (Cease,
-// RFC 4486) and retries later. UpdatePeers adds and removes peers at run
+// RFC 4486; the session counts the routes it received and not withdrawn,
+// not the stale ones of the previous session) and retries later. UpdatePeers adds and removes peers at run
 // time (SIGHUP).
 package bgp

@@ -29,14 +29,19 @@ import (
 //     StaleTime. A route the peer advertises again stops being stale: the
 //     engine replaces the stored route with it (and tells nobody when it is
 //     the same), so nothing is withdrawn and re-advertised.
-//   - If the session is lost again meanwhile, every route of the peer
-//     (stale or not) becomes stale again.
+//   - If the session is lost again meanwhile (consecutive restarts), the
+//     routes still stale from the previous loss are withdrawn at once, and
+//     the others (advertised in the lost session) become stale (RFC 4724
+//     §4.2): a flapping peer cannot keep routes it never sends again.
 //
 // The stale set is shared by the session reader (re-advertisements, End of
 // RIB), the peer goroutine (session loss and establishment) and timers.
 // Every publication that touches it happens under its lock, so that the
 // engine receives a re-advertisement and the sweep of the same NLRI in the
-// order they were decided.
+// order they were decided. The reader decodes a batch of UPDATEs before it
+// publishes them (see session.readLoop): a stale timer expiring meanwhile
+// sweeps after that publication, so that a route advertised again in the
+// batch is not withdrawn and advertised again.
 
 // staleRoutes is the set of stale routes of one peer.
 type staleRoutes struct {
@@ -48,6 +53,16 @@ type staleRoutes struct {
 	routes map[route.NLRI]struct{}
 	gen    uint64      // changes with every phase: outdated timers do nothing
 	timer  *time.Timer // restart timer (no session) or stale timer (session back)
+
+	// afterFunc starts the timers (time.AfterFunc when nil; tests set it,
+	// under mu, to fire them at will).
+	afterFunc func(time.Duration, func()) *time.Timer
+
+	// held: the session reader has decoded events not published yet
+	// (hold); due: why the stale timer expired meanwhile, the sweep
+	// waiting for the publication ("": none).
+	held bool
+	due  string
 
 	swept atomic.Uint64 // stale routes withdrawn (statistics)
 }
@@ -62,17 +77,21 @@ func (s *staleRoutes) count() int {
 	return len(s.routes)
 }
 
-// retain marks nlris stale after the loss of a session whose peer announced
-// gr: those of families gr does not cover are withdrawn at once, the others
-// are kept for the peer's Restart Time.
-func (s *staleRoutes) retain(nlris []route.NLRI, gr *peerGR) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// retainLocked marks nlris, the routes of the peer, stale after the loss of
+// a session whose peer announced gr. Those still stale from a previous loss
+// (never advertised again since) and those of families gr does not cover
+// are withdrawn at once; the others are kept for the peer's Restart Time.
+func (s *staleRoutes) retainLocked(nlris []route.NLRI, gr *peerGR) {
 	s.stopTimerLocked()
+	prev := s.routes
 	s.routes = make(map[route.NLRI]struct{}, len(nlris))
 	var now []route.Event
+	again := 0
 	for _, n := range nlris {
-		if gr.families.has(n.Family) {
+		if _, ok := prev[n]; ok {
+			again++ // consecutive restart
+			now = append(now, withdrawal(n))
+		} else if gr.families.has(n.Family) {
 			s.routes[n] = struct{}{}
 		} else {
 			now = append(now, withdrawal(n))
@@ -83,7 +102,13 @@ func (s *staleRoutes) retain(nlris []route.NLRI, gr *peerGR) {
 	if len(now) > 0 {
 		s.swept.Add(uint64(len(now)))
 		s.p.eng.Publish(s.p, now)
-		log.Info("graceful restart: routes of families the peer does not preserve withdrawn", "routes", len(now))
+		if again > 0 {
+			log.Info("graceful restart: routes still stale from the previous session loss withdrawn (consecutive restarts)",
+				"routes", again)
+		}
+		if n := len(now) - again; n > 0 {
+			log.Info("graceful restart: routes of families the peer does not preserve withdrawn", "routes", n)
+		}
 	}
 	if len(s.routes) == 0 {
 		return
@@ -92,7 +117,7 @@ func (s *staleRoutes) retain(nlris []route.NLRI, gr *peerGR) {
 	log.Info("graceful restart: peer routes kept as stale until it comes back", "stale_routes", len(s.routes),
 		"restart_time", d.String())
 	gen := s.gen
-	s.timer = time.AfterFunc(d, func() { s.expire(gen, "the peer did not come back within its restart time") })
+	s.timer = s.startTimerLocked(d, func() { s.expire(gen, "the peer did not come back within its restart time") })
 }
 
 // established is called when a new session with the peer is established:
@@ -118,7 +143,7 @@ func (s *staleRoutes) established(gr *peerGR, staleTime time.Duration) {
 	s.p.log.Info("graceful restart: peer back, waiting for its End-of-RIB", "stale_routes", len(s.routes),
 		"stale_time", staleTime.String())
 	gen := s.gen
-	s.timer = time.AfterFunc(staleTime, func() { s.expire(gen, "no End-of-RIB within the stale time") })
+	s.timer = s.startTimerLocked(staleTime, func() { s.expire(gen, "no End-of-RIB within the stale time") })
 }
 
 // endOfRIB withdraws the routes of family f that are still stale: the peer
@@ -138,8 +163,18 @@ func (s *staleRoutes) endOfRIB(f route.Family) {
 	}
 }
 
+// hold tells that the session reader starts a batch of events it will
+// publish later (with publish): a stale sweep due before then waits for
+// it.
+func (s *staleRoutes) hold() {
+	s.mu.Lock()
+	s.held = true
+	s.mu.Unlock()
+}
+
 // publish hands events of the current session to the engine: the routes
-// they advertise or withdraw are no longer stale.
+// they advertise or withdraw are no longer stale. It ends the reader's
+// batch (see hold), and runs the stale sweep that waited for it.
 func (s *staleRoutes) publish(events []route.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -147,10 +182,18 @@ func (s *staleRoutes) publish(events []route.Event) {
 		delete(s.routes, events[i].Route.NLRI)
 	}
 	s.p.eng.Publish(s.p, events)
-	if len(s.routes) == 0 && s.active.Load() {
+	s.held = false
+	switch {
+	case len(s.routes) == 0 && s.active.Load():
 		s.active.Store(false)
 		s.stopTimerLocked()
 		s.p.log.Info("graceful restart: every stale route was advertised again")
+	case s.due != "":
+		why := s.due
+		s.due = ""
+		if n := s.sweepLocked(^familySet(0)); n > 0 {
+			s.p.log.Warn("graceful restart: stale routes withdrawn", "reason", why, "routes", n)
+		}
 	}
 }
 
@@ -161,6 +204,7 @@ func (s *staleRoutes) drop() {
 	defer s.mu.Unlock()
 	s.stopTimerLocked()
 	s.routes = nil
+	s.held = false
 	s.active.Store(false)
 }
 
@@ -172,6 +216,13 @@ func (s *staleRoutes) expire(gen uint64, why string) {
 		return
 	}
 	s.timer = nil
+	if s.held {
+		// Routes of the reader's batch may be advertised again: sweep
+		// once it is published.
+		s.due = why
+		s.p.log.Debug("graceful restart: stale timer expired during a batch of UPDATEs: sweeping after it")
+		return
+	}
 	if n := s.sweepLocked(^familySet(0)); n > 0 {
 		s.p.log.Warn("graceful restart: stale routes withdrawn", "reason", why, "routes", n)
 	}
@@ -197,8 +248,16 @@ func (s *staleRoutes) sweepLocked(fams familySet) int {
 	return len(events)
 }
 
+func (s *staleRoutes) startTimerLocked(d time.Duration, f func()) *time.Timer {
+	if s.afterFunc != nil {
+		return s.afterFunc(d, f)
+	}
+	return time.AfterFunc(d, f)
+}
+
 func (s *staleRoutes) stopTimerLocked() {
 	s.gen++
+	s.due = ""
 	if s.timer != nil {
 		s.timer.Stop()
 		s.timer = nil
@@ -238,7 +297,16 @@ func (p *peer) gracefulLoss(neg *negotiated, err error) bool {
 // peer's routes and subscriptions from the engine and drops the
 // subscriptions. It reports false when the engine could not be read (the
 // caller then cleans up).
+//
+// The stale set stays locked from before the engine is read: no timer
+// sweeps routes of a previous loss meanwhile, so what is stale now is
+// exactly the part of the routes read that was never advertised again.
 func (p *peer) retainRoutes(ctx context.Context, gr *peerGR) bool {
+	s := &p.stale
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopTimerLocked()
+	s.held = false
 	var nlris []route.NLRI
 	var subs []engine.Match
 	err := p.eng.Inspect(ctx, func(v engine.View) {
@@ -255,6 +323,6 @@ func (p *peer) retainRoutes(ctx context.Context, gr *peerGR) bool {
 	for _, m := range subs {
 		p.eng.Unsubscribe(p, m)
 	}
-	p.stale.retain(nlris, gr)
+	s.retainLocked(nlris, gr)
 	return true
 }

@@ -333,7 +333,12 @@ func TestGRStop(t *testing.T) {
 			})
 			e.fp.handshake(grOpen(30, tc.nbit))
 			e.fp.waitEOR(3)
-			go stopSpeaker(t, e.sp)
+			stopped := make(chan struct{})
+			defer func() { <-stopped }() // Stop logs to t until it returns
+			go func() {
+				defer close(stopped)
+				stopSpeaker(t, e.sp)
+			}()
 			if tc.want == 0 {
 				for {
 					msg, err := e.fp.tryRecv()

@@ -48,6 +48,10 @@ type peer struct {
 	// stale holds the routes kept from a lost session (graceful restart).
 	stale staleRoutes
 
+	// eorIn is the familySet of the End-of-RIB markers received in the
+	// current (or last) session, for the status.
+	eorIn atomic.Uint32
+
 	// ctx ends the peer (Speaker.Stop, or removal by UpdatePeers, which
 	// sets deconfigured first); done is closed when run returns.
 	ctx          context.Context
@@ -58,6 +62,7 @@ type peer struct {
 	// Owned by the run goroutine.
 	conns        map[*conn]struct{}
 	session      *conn
+	next         *connEvent // evEstablished of the connection replacing session, waiting for its end
 	dialing      bool
 	idle         State     // state when no connection is in progress: Idle or Active
 	failures     int       // connection attempts failed in a row
@@ -244,28 +249,27 @@ func (p *peer) handle(ev connEvent, stopping bool) time.Duration {
 		p.updateState() // before the connection goes on
 		c.verdict <- ok
 	case evEstablished:
-		ok := !stopping && !c.doomed && p.session == nil
-		if ok {
-			p.session = c
-			p.failures = 0
-			p.stats.sessionsUp.Add(1)
-			p.mu.Lock()
-			p.st.neg = ev.neg
-			p.mu.Unlock()
-			p.sp.mu.Lock()
-			p.everUp = true
-			p.sp.mu.Unlock()
-			// Before the session publishes anything: stale routes of
-			// families the peer no longer preserves go now.
-			p.stale.established(ev.neg.gr, p.cfg.StaleTime)
+		if !stopping && !c.doomed && p.session != nil && p.session.replaced {
+			// The session c replaces is closing: c goes on once its
+			// routes are kept as stale (evClosed).
+			if p.next != nil {
+				p.next.c.verdict <- false // lost a collision with c meanwhile
+			}
+			p.next = &ev
+			break
 		}
-		p.updateState() // Established is visible before the session sends anything
-		c.verdict <- ok
+		p.establish(ev, stopping)
 	case evClosed:
 		delete(p.conns, c)
+		if p.next != nil && p.next.c == c {
+			p.next = nil
+		}
 		if c == p.session {
 			p.session = nil
 			p.idle = Idle
+			if c.replaced {
+				ev.err = errPeerReconnected
+			}
 			p.log.Info("BGP session closed", "reason", errString(ev.err))
 			p.mu.Lock()
 			neg := p.st.neg
@@ -277,6 +281,11 @@ func (p *peer) handle(ev connEvent, stopping bool) time.Duration {
 			if stopping || !p.gracefulLoss(neg, ev.err) || !p.retainRoutes(p.ctx, neg.gr) {
 				p.stale.drop()
 				p.eng.Cleanup(p)
+			}
+			if next := p.next; next != nil {
+				p.next = nil
+				p.establish(*next, stopping)
+				return 0
 			}
 			if maxPrefixesExceeded(ev.err) {
 				d := p.cfg.MaxPrefixesRetry
@@ -296,14 +305,49 @@ func (p *peer) handle(ev connEvent, stopping bool) time.Duration {
 	return 0
 }
 
+// establish answers the evEstablished event ev of a connection: it becomes
+// the session unless the peer stops, or it lost a collision, or a session
+// is established already.
+func (p *peer) establish(ev connEvent, stopping bool) {
+	c := ev.c
+	ok := !stopping && !c.doomed && p.session == nil
+	if ok {
+		p.session = c
+		p.failures = 0
+		p.stats.sessionsUp.Add(1)
+		p.mu.Lock()
+		p.st.neg = ev.neg
+		p.mu.Unlock()
+		p.sp.mu.Lock()
+		p.everUp = true
+		p.sp.mu.Unlock()
+		// Before the session publishes anything: stale routes of
+		// families the peer no longer preserves go now.
+		p.stale.established(ev.neg.gr, p.cfg.StaleTime)
+	}
+	p.updateState() // Established is visible before the session sends anything
+	c.verdict <- ok
+}
+
 // resolveCollision applies RFC 4271 §6.8 when c received a valid OPEN: it
 // reports whether c may go on. A connection colliding with an established
-// session is refused; between two connections in OpenConfirm, the one
-// initiated by the speaker with the lower BGP identifier is closed.
+// session is refused, unless the peer announced graceful restart in that
+// session: the peer restarted (RFC 4724 §4.2), the old session is closed as
+// if its TCP connection had failed (its routes kept as stale) and c goes on.
+// Between two connections in OpenConfirm, the one initiated by the speaker
+// with the lower BGP identifier is closed.
 func (p *peer) resolveCollision(c *conn) bool {
-	if p.session != nil {
-		p.log.Info("connection collision with the established session: closing the new connection")
-		return false
+	if old := p.session; old != nil && !old.replaced {
+		p.mu.Lock()
+		neg := p.st.neg
+		p.mu.Unlock()
+		if !p.gracefulLoss(neg, errPeerReconnected) {
+			p.log.Info("connection collision with the established session: closing the new connection")
+			return false
+		}
+		p.log.Info("the peer opened a new session while ours is established (graceful restart): closing the old one")
+		old.replaced = true
+		old.shutdown(nil)
 	}
 	for o := range p.conns {
 		if o == c || o.doomed || State(o.state.Load()) != OpenConfirm {
@@ -467,6 +511,11 @@ func (p *peer) status() PeerStatus {
 			MaxPrefixesExceeded:  p.stats.maxPrefixesExceeded.Load(),
 		},
 		GracefulRestart: GRStatus{Enabled: p.cfg.GracefulRestart, StaleRoutes: p.stale.count()},
+		MaxPrefixes:     p.cfg.MaxPrefixes,
+		MD5:             p.cfg.md5Password(p.addr) != "",
+	}
+	for _, f := range familySet(p.eorIn.Load()).list() {
+		ps.GracefulRestart.EndOfRIB = append(ps.GracefulRestart.EndOfRIB, FamilyName(f))
 	}
 	if p.sp != nil {
 		p.sp.mu.Lock()
@@ -476,6 +525,7 @@ func (p *peer) status() PeerStatus {
 	if n := st.neg; n != nil {
 		ps.PeerAS = n.peerAS
 		if n.gr != nil {
+			ps.GracefulRestart.Negotiated = p.cfg.GracefulRestart
 			ps.GracefulRestart.PeerRestartTime = n.gr.restartTime
 			for _, f := range n.gr.families.list() {
 				ps.GracefulRestart.PeerFamilies = append(ps.GracefulRestart.PeerFamilies, FamilyName(f))

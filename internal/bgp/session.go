@@ -12,6 +12,7 @@ import (
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 
 	"bagpipe/internal/engine"
+	"bagpipe/internal/hashindex"
 	"bagpipe/internal/route"
 )
 
@@ -49,10 +50,15 @@ type session struct {
 	// End-of-RIB (restarting peer; reader goroutine only).
 	wildcard bool
 
-	// Maximum number of prefixes (reader goroutine only): the peer's route
-	// count when last read from the engine, and the advertisements
-	// published since (an upper bound of the growth).
-	knownRoutes, advSince int
+	// staleHeld: pending holds events since stale.hold was called (reader
+	// goroutine only; see staleRoutes.hold).
+	staleHeld bool
+
+	// routes are the routes the peer advertised in this session and did
+	// not withdraw, as decoded (reader goroutine only), when MaxPrefixes
+	// is set: their number is what MaxPrefixes bounds. Stale routes of
+	// the previous session are not in it until advertised again.
+	routes hashindex.Index[route.NLRI, route.Route]
 
 	wg sync.WaitGroup
 }
@@ -67,6 +73,9 @@ func newSession(c *conn, neg *negotiated) *session {
 		dec:       decoder{routerID: c.p.cfg.LocalAddress, families: neg.families},
 		rtcRoutes: map[route.NLRI]route.RT{},
 		rtRefs:    map[route.RT]int{},
+	}
+	if c.p.cfg.MaxPrefixes > 0 {
+		s.routes = hashindex.New[route.NLRI, route.Route](nlriOf)
 	}
 	s.enc = newEncoder(neg.families, c.p.cfg.LocalAddress, func(msg string, args ...any) { s.log.Warn(msg, args...) })
 	return s
@@ -91,6 +100,7 @@ func (s *session) run() error {
 		return err
 	}
 	p.out.clear()
+	p.eorIn.Store(0)
 	p.established.Store(true)
 
 	if s.neg.families == 0 {
@@ -211,10 +221,8 @@ func (s *session) readLoop() error {
 			if err := s.update(m, perr); err != nil {
 				return err
 			}
-			if s.p.cfg.MaxPrefixes > 0 && s.knownRoutes+s.advSince > s.p.cfg.MaxPrefixes {
-				if err := s.checkMaxPrefixes(); err != nil {
-					return err
-				}
+			if max := s.p.cfg.MaxPrefixes; max > 0 && s.routes.Len() > max {
+				return s.maxPrefixesExceeded()
 			}
 		case *bgp.BGPKeepAlive:
 		case *bgp.BGPRouteRefresh:
@@ -267,11 +275,19 @@ func (s *session) update(u *bgp.BGPUpdate, perr *bgp.MessageError) error {
 		changes = s.rtc(res.events)
 	}
 	if p.cfg.MaxPrefixes > 0 {
-		for i := range res.events {
-			if res.events[i].Kind == route.Advertise {
-				s.advSince++
+		for _, ev := range res.events {
+			if ev.Kind == route.Advertise {
+				s.routes.Put(ev.Route)
+			} else {
+				s.routes.Delete(ev.Route.NLRI)
 			}
 		}
+	}
+	if len(s.pending) == 0 && p.stale.active.Load() {
+		// A batch starts while stale routes wait: a stale sweep due
+		// meanwhile follows its publication.
+		p.stale.hold()
+		s.staleHeld = true
 	}
 	s.pending = append(s.pending, res.events...)
 	if len(changes) > 0 || len(s.pending) >= maxPending {
@@ -289,8 +305,9 @@ func (s *session) publish() {
 	if len(s.pending) == 0 {
 		return
 	}
-	if s.p.stale.active.Load() {
+	if s.staleHeld || s.p.stale.active.Load() {
 		s.p.stale.publish(s.pending)
+		s.staleHeld = false
 	} else {
 		s.p.eng.Publish(s.p, s.pending)
 	}
@@ -312,6 +329,7 @@ func (s *session) endOfRIB(f bgp.Family) {
 	}
 	first := !s.eorIn.has(rf)
 	s.eorIn |= setOf(rf)
+	s.p.eorIn.Store(uint32(s.eorIn))
 	s.p.stale.endOfRIB(rf)
 	if rf == route.RTC && first {
 		if s.wildcard {
@@ -330,29 +348,18 @@ func (s *session) endOfRIB(f bgp.Family) {
 	}
 }
 
-// checkMaxPrefixes counts the peer's routes in the engine (once the
-// pending publications are processed) and closes the session when there
-// are more than MaxPrefixes.
-func (s *session) checkMaxPrefixes() error {
+// maxPrefixesExceeded closes the session: the peer advertised more than
+// MaxPrefixes routes. What it sent before is published first (the session
+// cleanup then withdraws it all).
+func (s *session) maxPrefixesExceeded() error {
 	p := s.p
 	s.publish()
-	if err := p.eng.Sync(s.c.ctx); err != nil {
-		return err
-	}
-	n := 0
-	for _, sr := range p.eng.StoredRoutes() {
-		if sr.Source == &p.src {
-			n += sr.Routes
-		}
-	}
-	s.knownRoutes, s.advSince = n, 0
-	if n <= p.cfg.MaxPrefixes {
-		return nil
-	}
 	p.stats.maxPrefixesExceeded.Add(1)
-	s.log.Error("maximum number of prefixes reached: closing the session", "routes", n, "max_prefixes", p.cfg.MaxPrefixes)
+	s.log.Error("maximum number of prefixes reached: closing the session", "routes", s.routes.Len(), "max_prefixes", p.cfg.MaxPrefixes)
 	return s.c.fail(bgp.BGP_ERROR_CEASE, bgp.BGP_ERROR_SUB_MAXIMUM_NUMBER_OF_PREFIXES_REACHED)
 }
+
+func nlriOf(r *route.Route) route.NLRI { return r.NLRI }
 
 // decode validates u (RFC 7606 error handling, on top of the decoder's) and
 // converts it. The returned error, if any, tells how to handle the UPDATE;

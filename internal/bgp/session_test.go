@@ -360,7 +360,12 @@ func TestStopSendsCease(t *testing.T) {
 	e := newEnv(t, false, nil)
 	e.fp.handshake(defaultOpen())
 	e.fp.waitEOR(4)
-	go stopSpeaker(t, e.sp)
+	stopped := make(chan struct{})
+	defer func() { <-stopped }() // Stop logs to t until it returns
+	go func() {
+		defer close(stopped)
+		stopSpeaker(t, e.sp)
+	}()
 	n := e.fp.recvNotification()
 	if n.ErrorCode != bgp.BGP_ERROR_CEASE || n.ErrorSubcode != bgp.BGP_ERROR_SUB_ADMINISTRATIVE_SHUTDOWN {
 		t.Errorf("NOTIFICATION %d/%d", n.ErrorCode, n.ErrorSubcode)

@@ -51,6 +51,12 @@ type PeerStatus struct {
 	Stats  PeerStats
 	// GracefulRestart tells what graceful restart does with the peer.
 	GracefulRestart GRStatus
+	// MaxPrefixes is the largest number of routes the peer may send
+	// (Config.MaxPrefixes; 0: no limit).
+	MaxPrefixes int
+	// MD5 is set when a TCP MD5 password is configured for the peer (the
+	// password itself is never shown).
+	MD5 bool
 }
 
 // GRStatus is the graceful restart part of a PeerStatus.
@@ -67,6 +73,12 @@ type GRStatus struct {
 	StaleRoutes int
 	// Synced is set once the peer sent End-of-RIB for every family.
 	Synced bool
+	// Negotiated is set when both sides announced the capability in the
+	// current (or last) session.
+	Negotiated bool
+	// EndOfRIB lists the families whose End-of-RIB the peer sent in the
+	// current (or last) session, in looking glass form.
+	EndOfRIB []string
 }
 
 // RTCStatus tells whether RT Constraint is enabled locally and negotiated.
