@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -361,18 +362,8 @@ func (r *Recorder) goneLocked(instance string, mac route.MAC) []Op {
 			r.unindexLocked(key, instance, mac)
 		}
 	}
-	slices.SortFunc(ops, func(a, b Op) int { return compareStrings(a.Key, b.Key) })
+	slices.SortFunc(ops, func(a, b Op) int { return strings.Compare(a.Key, b.Key) })
 	return ops
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // instanceIDs keeps the identifiers of the instance.

@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -235,21 +236,11 @@ func (s *Store) Records() []Record {
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b Record) int {
 		if a.Seq != b.Seq {
-			return cmpU64(a.Seq, b.Seq)
+			return cmp.Compare(a.Seq, b.Seq)
 		}
 		return a.Index - b.Index
 	})
 	return out
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // batch is a journal line.
@@ -534,7 +525,7 @@ func (s *Store) compact() error {
 	// directory.
 	slices.SortFunc(recs, func(a, b *Record) int {
 		if a.Seq != b.Seq {
-			return cmpU64(a.Seq, b.Seq)
+			return cmp.Compare(a.Seq, b.Seq)
 		}
 		return a.Index - b.Index
 	})

@@ -405,9 +405,11 @@ func (m *Manager) InstanceCount() int {
 // Allocated returns the number of labels and route distinguishers in use.
 func (m *Manager) Allocated() (labels, rds int) { return m.labels.Count(), m.rds.Count() }
 
-// Stop removes every instance (daemon shutdown).
-func (m *Manager) Stop(ctx context.Context) {
+// takeAll marks the manager stopping (no new instance) and removes every
+// instance from it; the caller stops them.
+func (m *Manager) takeAll() []*Instance {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.stopping = true
 	insts := make([]*Instance, 0, len(m.instances))
 	for id, inst := range m.instances {
@@ -416,8 +418,12 @@ func (m *Manager) Stop(ctx context.Context) {
 		delete(m.instances, id)
 	}
 	clear(m.byVNI)
-	m.mu.Unlock()
-	for _, inst := range insts {
+	return insts
+}
+
+// Stop removes every instance (daemon shutdown).
+func (m *Manager) Stop(ctx context.Context) {
+	for _, inst := range m.takeAll() {
 		inst.stop(ctx)
 	}
 	// Redirection VRFs being removed in the background.

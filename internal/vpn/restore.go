@@ -149,17 +149,7 @@ func (m *Manager) PendingEvents() int64 {
 // redirection VRFs already in progress (those touch the dataplane: they
 // were decided before the shutdown), or until ctx is done.
 func (m *Manager) Shutdown(ctx context.Context) {
-	m.mu.Lock()
-	m.stopping = true
-	insts := make([]*Instance, 0, len(m.instances))
-	for id, inst := range m.instances {
-		inst.stopped = true
-		insts = append(insts, inst)
-		delete(m.instances, id)
-	}
-	clear(m.byVNI)
-	m.mu.Unlock()
-	for _, inst := range insts {
+	for _, inst := range m.takeAll() {
 		if inst.cancel != nil {
 			inst.cancel()
 			select {
