@@ -299,6 +299,15 @@ func (p *peer) handle(ev connEvent, stopping bool) time.Duration {
 		p.log.Debug("connection closed", "outgoing", c.outgoing, "reason", errString(ev.err))
 		if p.session == nil && len(p.conns) == 0 && !p.dialing {
 			p.idle = Active
+			// A connection the peer closed during the OPEN exchange: the
+			// first retry comes after the short reconnect delay (a peer
+			// that just saw our previous session die, e.g. across our
+			// restart, often refuses the first new connection), the
+			// following ones after the connect retry time.
+			p.failures++
+			if p.failures == 1 {
+				return jitter(p.cfg.ReconnectDelay)
+			}
 			return jitter(p.cfg.ConnectRetry)
 		}
 	}

@@ -519,3 +519,19 @@ func TestConfig(t *testing.T) {
 		t.Errorf("stop before start: %v", err)
 	}
 }
+
+// TestFirstRetryAfterRejectedOpen: a peer that closes the first connection
+// during the OPEN exchange (as gobgpd does just after our previous session
+// died) is tried again after the reconnect delay, not the connect retry
+// time (an hour here: the second handshake would time out).
+func TestFirstRetryAfterRejectedOpen(t *testing.T) {
+	e := newEnv(t, false, func(c *Config) { c.ConnectRetry = time.Hour })
+	e.fp.accept()
+	e.fp.recv() // OPEN
+	e.fp.close()
+	e.fp.handshake(defaultOpen())
+	e.fp.waitEOR(4)
+	if st := e.peerStatus(); st.Protocol.State != Established {
+		t.Errorf("status %+v", st)
+	}
+}
