@@ -3,12 +3,11 @@ package webui
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
 
 	"bagpipe/internal/lookingglass"
+	"bagpipe/internal/pyjson"
 )
 
 // The pages are built from the looking glass documents themselves: a
@@ -17,22 +16,7 @@ import (
 // the JSON API shows.
 
 // object is a decoded JSON object, members in order.
-type object []member
-
-type member struct {
-	Key   string
-	Value any
-}
-
-// get returns the value of key.
-func (o object) get(key string) any {
-	for _, m := range o {
-		if m.Key == key {
-			return m.Value
-		}
-	}
-	return nil
-}
+type object = pyjson.Object
 
 // toGeneric encodes a rendered document and decodes it into nil, bool,
 // string, json.Number, []any and object values.
@@ -41,52 +25,7 @@ func toGeneric(doc lookingglass.JSON) (any, error) {
 	if err := doc.Encode(&b); err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(&b)
-	dec.UseNumber()
-	v, err := decodeValue(dec)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("extra data after the JSON value")
-	}
-	return v, nil
-}
-
-func decodeValue(dec *json.Decoder) (any, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
-	}
-	switch tok {
-	case json.Delim('{'):
-		obj := object{}
-		for dec.More() {
-			key, err := dec.Token()
-			if err != nil {
-				return nil, err
-			}
-			v, err := decodeValue(dec)
-			if err != nil {
-				return nil, err
-			}
-			obj = append(obj, member{key.(string), v})
-		}
-		_, err := dec.Token()
-		return obj, err
-	case json.Delim('['):
-		list := []any{}
-		for dec.More() {
-			v, err := decodeValue(dec)
-			if err != nil {
-				return nil, err
-			}
-			list = append(list, v)
-		}
-		_, err := dec.Token()
-		return list, err
-	}
-	return tok, nil
+	return pyjson.Decode(b.Bytes())
 }
 
 // text formats a scalar as the page shows it ("" for null).
@@ -121,7 +60,7 @@ func path(v any, keys ...string) any {
 		if !ok {
 			return nil
 		}
-		v = o.get(k)
+		v = o.Value(k)
 	}
 	return v
 }

@@ -65,23 +65,23 @@ func asRoute(v any, l linker) (routeRow, bool) {
 		return routeRow{}, false
 	}
 	body, ok := o[0].Value.(object)
-	if !ok || body.get("afi-safi") == nil {
+	if !ok || body.Value("afi-safi") == nil {
 		return routeRow{}, false
 	}
 	r := routeRow{
 		NLRI:    o[0].Key,
-		Family:  text(body.get("afi-safi")),
-		NextHop: text(body.get("next_hop")),
-		RTs:     stringList(body.get("route_targets")),
+		Family:  text(body.Value("afi-safi")),
+		NextHop: text(body.Value("next_hop")),
+		RTs:     stringList(body.Value("route_targets")),
 	}
-	if attrs, ok := body.get("attributes").(object); ok {
+	if attrs, ok := body.Value("attributes").(object); ok {
 		for _, m := range attrs {
 			r.Attributes = append(r.Attributes, attr{m.Key, text(m.Value)})
 		}
 	}
-	if src, ok := body.get("source").(object); ok {
-		r.Source = text(src.get("id"))
-		if href := text(src.get("href")); href != "" {
+	if src, ok := body.Value("source").(object); ok {
+		r.Source = text(src.Value("id"))
+		if href := text(src.Value("href")); href != "" {
 			r.SourceLink = l.link(href)
 		}
 	}
@@ -182,9 +182,9 @@ func (g *generic) a(href, label string) {
 // object renders a link for {"href"} or {"id", "href"}, a route table for
 // routes, else a key/value table.
 func (g *generic) object(o object) {
-	if href, ok := o.get("href").(string); ok && len(o) <= 2 {
+	if href, ok := o.Value("href").(string); ok && len(o) <= 2 {
 		label := "…"
-		if id := o.get("id"); id != nil {
+		if id := o.Value("id"); id != nil {
 			label = text(id)
 		}
 		g.a(g.l.link(href), label)
@@ -233,7 +233,7 @@ func (g *generic) list(l []any) {
 		g.b.WriteString(`</tr>`)
 		for _, x := range l {
 			o := x.(object)
-			href, _ := o.get("href").(string)
+			href, _ := o.Value("href").(string)
 			g.b.WriteString(`<tr>`)
 			for _, c := range cols {
 				if c == "href" {
@@ -241,9 +241,9 @@ func (g *generic) list(l []any) {
 				}
 				g.b.WriteString(`<td>`)
 				if c == "id" && href != "" {
-					g.a(g.l.link(href), text(o.get(c)))
+					g.a(g.l.link(href), text(o.Value(c)))
 				} else {
-					g.value(o.get(c))
+					g.value(o.Value(c))
 				}
 				g.b.WriteString(`</td>`)
 			}

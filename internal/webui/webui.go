@@ -279,13 +279,13 @@ func (q *request) summary() ([]kv, object, error) {
 	}
 	s, _ := v.(object)
 	return []kv{
-		{"BGP established peers", esc(text(s.get("BGP_established_peers")))},
+		{"BGP established peers", esc(text(s.Value("BGP_established_peers")))},
 		{"local routes", esc(text(path(s, "route_counts", "local_routes_count")))},
 		{"received routes", esc(text(path(s, "route_counts", "received_routes_count")))},
-		{"VPN instances", esc(text(s.get("vpn_instances_count")))},
-		{"warnings and errors", esc(text(s.get("warnings_and_errors")))},
-		{"started", esc(text(s.get("start_time")))},
-		{"version", esc(text(s.get("version")))},
+		{"VPN instances", esc(text(s.Value("vpn_instances_count")))},
+		{"warnings and errors", esc(text(s.Value("warnings_and_errors")))},
+		{"started", esc(text(s.Value("start_time")))},
+		{"version", esc(text(s.Value("version")))},
 	}, s, nil
 }
 
@@ -356,7 +356,7 @@ func (q *request) overview() (*page, error) {
 		}
 		if v, err := q.get(seg("readvertise")...); err == nil {
 			if o, ok := v.(object); ok && len(o) > 0 {
-				row.Readvertise = strings.Join(stringList(o.get("from")), " ") + " → " + strings.Join(stringList(o.get("to")), " ")
+				row.Readvertise = strings.Join(stringList(o.Value("from")), " ") + " → " + strings.Join(stringList(o.Value("to")), " ")
 			}
 		}
 		if v, err := q.get(seg("ports")...); err == nil {
@@ -450,7 +450,7 @@ func (q *request) instance(id string) (*page, error) {
 	if logs, err := q.get(seg("logs")...); err == nil {
 		d.Logs = renderHTML(logs, q.l)
 	}
-	title := text(obj.get("name")) + " " + id
+	title := text(obj.Value("name")) + " " + id
 	return &page{Title: title, Nav: "overview", JSON: q.base + "/" + quotePath(seg()), Data: d, template: "instance"}, nil
 }
 

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"bagpipe/internal/cli/cmdline"
-	"bagpipe/internal/cli/pyjson"
+	"bagpipe/internal/pyjson"
 )
 
 // configFile is the configuration file giving the default --port.

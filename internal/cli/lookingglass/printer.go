@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"strings"
 
-	"bagpipe/internal/cli/pyjson"
+	"bagpipe/internal/pyjson"
 )
 
 // indentStep is the indentation added at each nesting level.

@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"strconv"
 
-	"bagpipe/internal/cli/pyjson"
+	"bagpipe/internal/pyjson"
 )
 
 // constValue is a boolean-style option that stores a constant into a

@@ -36,7 +36,7 @@ import (
 	"strings"
 
 	"bagpipe/internal/cli/cmdline"
-	"bagpipe/internal/cli/pyjson"
+	"bagpipe/internal/pyjson"
 )
 
 const (

@@ -36,6 +36,12 @@ func (o Object) Get(key string) (any, bool) {
 	return nil, false
 }
 
+// Value returns the value of key, nil when absent.
+func (o Object) Value(key string) any {
+	v, _ := o.Get(key)
+	return v
+}
+
 // Set sets key to v, in place if key is already present (as a Python dict
 // does), and returns the updated object.
 func (o Object) Set(key string, v any) Object {
