@@ -1,7 +1,9 @@
 // Package pyjson reads and writes JSON the way Python's json module does, as
 // far as the bagpipe command-line tools need it to reproduce the output of
 // the reference Python tools: objects keep their members in order, numbers
-// keep their literal text, and Marshal formats like json.dumps.
+// keep their literal text, and Marshal formats like json.dumps. The web
+// view (internal/webui) uses its ordered decoding too, to show the looking
+// glass documents as the JSON API sends them.
 //
 // Decoded and encodable values are nil, bool, string, json.Number, int,
 // []string, []any and Object.
