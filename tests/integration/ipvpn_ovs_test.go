@@ -207,9 +207,13 @@ func groupLines(dump string) []string {
 	return out
 }
 
-func runIPVPNOVS(t *testing.T, driverConf, mode string) {
-	start := time.Now()
-	fab := testfabric.NewFabric(t, testfabric.Options{Nodes: 4, Names: []string{"rr", "a", "b", "c"}})
+// startOVSFabric starts a fabric of a gobgpd route reflector (RT
+// Constraint) and one node per name, each with its userspace Open vSwitch
+// and our daemon using the OVS IP VPN driver (driverConf: lines of its
+// section), and waits for every session.
+func startOVSFabric(ctx context.Context, t *testing.T, driverConf string, names ...string) (*testfabric.GoBGP, []ovsNode) {
+	t.Helper()
+	fab := testfabric.NewFabric(t, testfabric.Options{Nodes: 1 + len(names), Names: append([]string{"rr"}, names...)})
 	var clients []netip.Addr
 	for _, n := range fab.Nodes()[1:] {
 		clients = append(clients, n.IP())
@@ -223,14 +227,20 @@ func runIPVPNOVS(t *testing.T, driverConf, mode string) {
 		}, o)
 		ns = append(ns, ovsNode{Bagpipe: b, ovs: o, name: fn.Name(), idx: i + 1})
 	}
-	a, b, c := ns[0], ns[1], ns[2]
-	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
-	defer cancel()
 	for _, cl := range clients {
 		if err := rr.WaitEstablished(ctx, cl); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return rr, ns
+}
+
+func runIPVPNOVS(t *testing.T, driverConf, mode string) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
+	defer cancel()
+	_, ns := startOVSFabric(ctx, t, driverConf, "a", "b", "c")
+	a, b, c := ns[0], ns[1], ns[2]
 
 	a1, b1, b2, c1 := a.addVM(t, "a1", 1), b.addVM(t, "b1", 1), b.addVM(t, "b2", 2), c.addVM(t, "c1", 1)
 	t.Logf("%s: fabric, OVS and daemons up (%v)", mode, time.Since(start).Round(time.Millisecond))

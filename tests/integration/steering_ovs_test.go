@@ -169,28 +169,10 @@ func classifierFlows(dump string) []string {
 func TestSteeringOVS(t *testing.T) {
 	testfabric.RequireRoot(t)
 	start := time.Now()
-	fab := testfabric.NewFabric(t, testfabric.Options{Nodes: 4, Names: []string{"rr", "n1", "n2", "n3"}})
-	var clients []netip.Addr
-	for _, n := range fab.Nodes()[1:] {
-		clients = append(clients, n.IP())
-	}
-	rr := testfabric.StartGoBGPRR(t, fab.Node(0), testfabric.RRConfig{AS: 64512, Clients: clients, RTC: true})
-	var ns []ovsNode
-	for i, fn := range fab.Nodes()[1:] {
-		o := testfabric.StartOVS(t, fn, "br-mpls")
-		b := testfabric.StartBagpipeOVS(t, fn, testfabric.BagpipeConfig{
-			Peers: []netip.Addr{rr.Addr()}, RTC: true, ExtraConf: steerDriver,
-		}, o)
-		ns = append(ns, ovsNode{Bagpipe: b, ovs: o, name: fn.Name(), idx: i + 1})
-	}
-	n1, n2, n3 := ns[0], ns[1], ns[2]
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
-	for _, cl := range clients {
-		if err := rr.WaitEstablished(ctx, cl); err != nil {
-			t.Fatal(err)
-		}
-	}
+	rr, ns := startOVSFabric(ctx, t, steerDriver, "n1", "n2", "n3")
+	n1, n2, n3 := ns[0], ns[1], ns[2]
 
 	// A on n1 and B on n2 in one IP VPN; B answers on both TCP ports.
 	a, b := n1.addVM(t, "sa", 1), n2.addVM(t, "sb", 1)
