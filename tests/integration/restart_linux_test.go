@@ -127,19 +127,7 @@ func runRestartLinux(t *testing.T, gr bool) {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Second)
-		stopped := time.Now()
-		if how == "kill" {
-			err = A.Kill()
-		} else {
-			err = A.Process().Stop(10 * time.Second)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		whileDown()
-		if err := A.Start(); err != nil {
-			t.Fatal(err)
-		}
+		stopped := restartDaemon(t, A, how, whileDown)
 		apiBack := time.Since(stopped)
 		// Restored before any client replay: same instance, VNI and devices.
 		v := mustLG(t, A, "vpns/instances/evpn-net1")
@@ -243,4 +231,26 @@ func mustLG(t *testing.T, b *testfabric.Bagpipe, path string) any {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// restartDaemon stops b (how: "kill" for SIGKILL, else SIGTERM), runs
+// whileDown, and starts it again with the same configuration; it returns
+// the time it was stopped.
+func restartDaemon(t *testing.T, b *testfabric.Bagpipe, how string, whileDown func()) time.Time {
+	t.Helper()
+	stopped := time.Now()
+	var err error
+	if how == "kill" {
+		err = b.Kill()
+	} else {
+		err = b.Process().Stop(10 * time.Second)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	whileDown()
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return stopped
 }

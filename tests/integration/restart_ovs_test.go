@@ -78,19 +78,7 @@ func TestRestartOVS(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 		ageBefore := groupAges(t, a)
-		stopped := time.Now()
-		if how == "kill" {
-			err = a.Kill()
-		} else {
-			err = a.Process().Stop(10 * time.Second)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		whileDown()
-		if err := a.Start(); err != nil {
-			t.Fatal(err)
-		}
+		stopped := restartDaemon(t, a.Bagpipe, how, whileDown)
 		apiBack := time.Since(stopped)
 		if v := mustLG(t, a.Bagpipe, "vpns/instances/vpn1"); get(v, "name") != name {
 			t.Errorf("%s: restored VRF %v, want %v", how, get(v, "name"), name)
