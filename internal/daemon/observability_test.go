@@ -20,8 +20,6 @@ import (
 	"time"
 
 	"bagpipe/internal/cli/lookingglass"
-	"bagpipe/internal/config"
-	"bagpipe/internal/logging"
 )
 
 // These tests run two daemons in this process, peering with each other
@@ -60,36 +58,8 @@ type node struct {
 
 func startNode(t *testing.T, local, peer string, bgpPort int, extra string) *node {
 	t.Helper()
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "bgp.conf")
-	content := fmt.Sprintf("[BGP]\nlocal_address = %s\npeers = %s\nmy_as = 64512\nbgp_port = %d\n[API]\nhost = %s\nport = 0\n%s",
-		local, peer, bgpPort, local, extra)
-	if err := os.WriteFile(conf, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, warnings, err := config.Load(&config.Flags{Sources: []config.Source{{Path: conf}}}, config.BuiltinDriverOptions()...)
-	if err != nil || len(warnings) > 0 {
-		t.Fatalf("config: %v %q", err, warnings)
-	}
-	logs, err := logging.New(logging.Options{Output: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(cfg, logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := d.Stop(ctx); err != nil {
-			t.Errorf("stop %s: %v", local, err)
-		}
-	})
-	return &node{d: d, url: "http://" + d.APIAddr().String()}
+	n, _ := startStateNode(t, local, peer, bgpPort, extra)
+	return n
 }
 
 func (n *node) post(t *testing.T, path string, body any) {

@@ -29,7 +29,7 @@ import (
 // replays anything, and a client replaying its attachments changes
 // nothing.
 
-// startStateNode starts a daemon whose stop is left to the test.
+// startStateNode starts a daemon; stop stops it (once; also at cleanup).
 func startStateNode(t *testing.T, local, peer string, bgpPort int, extra string) (*node, func()) {
 	t.Helper()
 	dir := t.TempDir()
