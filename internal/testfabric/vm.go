@@ -77,40 +77,12 @@ func (n *Node) AddVM(cfg VMConfig) (*VM, error) {
 	if vm.link, err = netlink.NewHandleAt(vm.ns); err != nil {
 		return nil, fmt.Errorf("netlink handle in %s: %w", nsName, err)
 	}
-	veth := &netlink.Veth{
-		LinkAttrs:        netlink.LinkAttrs{Name: cfg.HostIf, MTU: cfg.MTU},
-		PeerName:         VMInterface,
-		PeerHardwareAddr: cfg.MAC,
-		PeerNamespace:    netlink.NsFd(vm.ns),
-	}
-	if cfg.MTU > 0 {
-		veth.PeerMTU = uint32(cfg.MTU)
-	}
-	if err := n.link.LinkAdd(veth); err != nil {
-		return nil, fmt.Errorf("adding veth %s on %s: %w", cfg.HostIf, n, err)
-	}
-	if err := linkUp(n.link, cfg.HostIf); err != nil {
-		return nil, err
-	}
 	if err := linkUp(vm.link, "lo"); err != nil {
 		return nil, err
 	}
-	l, err := vm.link.LinkByName(VMInterface)
-	if err != nil {
+	if err := vm.addVeth(VMInterfaceConfig{Name: VMInterface, HostIf: cfg.HostIf, MAC: cfg.MAC, Addr: cfg.Addr,
+		Gateway: cfg.Gateway, MTU: cfg.MTU}); err != nil {
 		return nil, err
-	}
-	addr := &netlink.Addr{IPNet: &net.IPNet{IP: cfg.Addr.Addr().AsSlice(), Mask: net.CIDRMask(cfg.Addr.Bits(), cfg.Addr.Addr().BitLen())}}
-	if err := vm.link.AddrAdd(l, addr); err != nil {
-		return nil, fmt.Errorf("adding %s in %s: %w", addr, vm, err)
-	}
-	if err := vm.link.LinkSetUp(l); err != nil {
-		return nil, err
-	}
-	if cfg.Gateway.IsValid() {
-		r := &netlink.Route{LinkIndex: l.Attrs().Index, Gw: cfg.Gateway.AsSlice()}
-		if err := vm.link.RouteAdd(r); err != nil {
-			return nil, fmt.Errorf("default route via %s in %s: %w", cfg.Gateway, vm, err)
-		}
 	}
 	return vm, nil
 }

@@ -35,6 +35,16 @@ func (v *VM) AddInterface(cfg VMInterfaceConfig) error {
 	if cfg.Name == "" || cfg.HostIf == "" || len(cfg.HostIf) > 15 || len(cfg.Name) > 15 {
 		return fmt.Errorf("interface names %q/%q: both needed, at most 15 bytes", cfg.Name, cfg.HostIf)
 	}
+	if err := v.addVeth(cfg); err != nil {
+		return err
+	}
+	return disableTxChecksum(v.ns, cfg.Name)
+}
+
+// addVeth creates a veth pair between the host node (cfg.HostIf) and the
+// VM (cfg.Name), both up, the VM side with its MAC, address and default
+// route.
+func (v *VM) addVeth(cfg VMInterfaceConfig) error {
 	veth := &netlink.Veth{
 		LinkAttrs:        netlink.LinkAttrs{Name: cfg.HostIf, MTU: cfg.MTU},
 		PeerName:         cfg.Name,
@@ -67,7 +77,7 @@ func (v *VM) AddInterface(cfg VMInterfaceConfig) error {
 			return fmt.Errorf("default route via %s in %s: %w", cfg.Gateway, v, err)
 		}
 	}
-	return disableTxChecksum(v.ns, cfg.Name)
+	return nil
 }
 
 // Sysctl writes a network sysctl of the node's namespace, e.g.
