@@ -113,10 +113,7 @@ func parseArgs(args []string, stdout, stderr io.Writer) (*options, error) {
 type client struct{ http *http.Client }
 
 func newClient() *client {
-	return &client{http: &http.Client{
-		Timeout:   requestTimeout,
-		Transport: &http.Transport{DisableCompression: true}, // and no proxy, like the reference
-	}}
+	return &client{http: &http.Client{Timeout: requestTimeout, Transport: cmdline.Transport("")}}
 }
 
 // requestError is a request that failed other than with a 404.
