@@ -156,14 +156,6 @@ func (b *Bagpipe) Node() *Node { return b.node }
 // Process returns the daemon process.
 func (b *Bagpipe) Process() *Process { return b.proc }
 
-// Restart stops the daemon (SIGTERM) and starts it again.
-func (b *Bagpipe) Restart() error {
-	if err := b.proc.Stop(5 * time.Second); err != nil {
-		return err
-	}
-	return b.start()
-}
-
 // Ping returns the /ping number.
 func (b *Bagpipe) Ping() (string, error) {
 	body, code, err := b.do("GET", "/ping", nil)

@@ -170,9 +170,6 @@ func (o *OVS) Stop() {
 	}
 }
 
-// Node returns the node running this OVS.
-func (o *OVS) Node() *Node { return o.node }
-
 // Vsctl runs ovs-vsctl against this instance (test assertions and setup).
 func (o *OVS) Vsctl(ctx context.Context, args ...string) (string, error) {
 	return o.run(ctx, "ovs-vsctl", append([]string{"--db=unix:" + filepath.Join(o.RunDir, "db.sock")}, args...)...)
